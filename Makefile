@@ -1,0 +1,38 @@
+# tierq: the two commands are `make demo` and `make test`.
+GO ?= go
+PKGS := ./...
+
+.PHONY: all build test test-race demo bench fuzz vet sim clean
+
+all: build test
+
+build:
+	$(GO) build $(PKGS)
+
+## test: every test (unit, integration against the embedded emulators, examples, fuzz seeds)
+test: vet
+	$(GO) test -race -count=1 $(PKGS)
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## demo: the whole pipeline on embedded emulators over testdata/
+demo:
+	$(GO) run ./cmd/tierq-dev demo
+
+## bench: benchmarks; figures in issues are measured here
+bench:
+	$(GO) test -run='^$$' -bench=. -benchtime=3s $(PKGS)
+
+## fuzz: a minute of fuzzing per target
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzConverseDecoder -fuzztime=60s ./internal/bedrocksim/
+
+## sim: serve the Bedrock simulator on 127.0.0.1:4599
+sim:
+	$(GO) run ./cmd/tierq sim
+
+clean:
+	rm -rf demo-out

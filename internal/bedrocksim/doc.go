@@ -1,0 +1,25 @@
+// Package bedrocksim is an in-process simulator of the Amazon Bedrock Runtime
+// API, wire-compatible with the aws-sdk-go-v2 bedrockruntime client (restJson1).
+//
+// It serves Converse, ApplyGuardrail and CountTokens as an http.Handler, so the
+// real SDK client can be pointed at it with BaseEndpoint (or
+// AWS_ENDPOINT_URL_BEDROCK_RUNTIME) in tests, the demo, docker-compose and
+// benchmarks. It models what matters to tierq:
+//
+//   - request validation and error encoding the SDK turns into typed errors
+//     (ThrottlingException, ValidationException, ...), with Bedrock's status codes;
+//   - per-model RPM and TPM quotas with Bedrock's accounting: reserve
+//     input + maxTokens when a call starts, settle to input + output × burndown
+//     when it ends, in a window whose length is configurable;
+//   - latency that grows with output length (time to first token plus time per
+//     output token, with jitter), scalable to zero;
+//   - deterministic, task-shaped output (a summary is shorter than the document,
+//     a classification is one label, an extraction is a JSON object);
+//   - guardrails: PII (anonymize or block), denied topics, a prompt-attack filter,
+//     guardContent scoping, traces and text-unit usage;
+//   - fault injection and an admin API (/_sim/stats, /_sim/quota, /_sim/faults).
+//
+// It is not a language model and not a load balancer: outputs are built from the
+// prompt by fixed rules, and quotas are counted per simulator instance.
+// See README.md, section "Bedrock simulator", for what is and is not modelled.
+package bedrocksim
