@@ -1,0 +1,215 @@
+package tiering_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/tierq/tierq/tiering"
+)
+
+// oneTier is the smallest valid configuration.
+const oneTier = `
+tiers:
+  - name: only
+    model_id: m
+    context_window: 1000
+    max_output_tokens: 100
+    system_prompts: {default: "Do the task."}
+    prices: {input_per_mtok: 1, output_per_mtok: 2}
+`
+
+func TestDefault(t *testing.T) {
+	t.Parallel()
+	c := tiering.Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Default().Validate() = %v, want nil", err)
+	}
+	want := []struct {
+		name, model string
+		in, out     float64
+	}{
+		{"economy", "us.amazon.nova-micro-v1:0", 0.035, 0.14},
+		{"standard", "us.anthropic.claude-haiku-4-5-20251001-v1:0", 1.00, 5.00},
+		{"premium", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", 3.00, 15.00},
+	}
+	if len(c.Tiers) != len(want) {
+		t.Fatalf("Default() has %d tiers, want %d", len(c.Tiers), len(want))
+	}
+	for i, w := range want {
+		got := c.Tiers[i]
+		if got.Name != w.name || got.ModelID != w.model || got.Prices.InputPerMTok != w.in || got.Prices.OutputPerMTok != w.out {
+			t.Errorf("tier %d = %s %s %v/%v, want %s %s %v/%v", i, got.Name, got.ModelID,
+				got.Prices.InputPerMTok, got.Prices.OutputPerMTok, w.name, w.model, w.in, w.out)
+		}
+		if got.Guardrail != (tiering.GuardrailRef{ID: "tierq-default", Version: "1"}) {
+			t.Errorf("tier %s guardrail = %+v, want tierq-default version 1", got.Name, got.Guardrail)
+		}
+		for _, task := range []string{tiering.TaskSummarize, tiering.TaskClassify, tiering.TaskExtract, tiering.TaskCustom} {
+			if got.SystemPrompt(task) == "" {
+				t.Errorf("tier %s has no system prompt for %s", got.Name, task)
+			}
+		}
+	}
+	if want := tiering.DefaultEscalation(); c.Escalation != want {
+		t.Errorf("Default().Escalation = %+v, want %+v", c.Escalation, want)
+	}
+
+	// Default hands out copies: changing one must not change the next.
+	c.Tiers[0].Name = "changed"
+	if tiering.Default().Tiers[0].Name != "economy" {
+		t.Error("Default() returned shared state")
+	}
+	if !bytes.Contains(tiering.DefaultYAML(), []byte("2026-11-24")) {
+		t.Error("DefaultYAML() lacks the date its prices were taken")
+	}
+}
+
+func TestLoadAppliesDefaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		want tiering.Escalation
+	}{
+		{"escalation omitted", oneTier, tiering.DefaultEscalation()},
+		{"only max_steps", oneTier + "escalation: {max_steps: 3}\n",
+			tiering.Escalation{Enabled: true, OnMaxTokens: true, OnInvalidJSON: true, MaxSteps: 3}},
+		{"disabled", oneTier + "escalation: {enabled: false}\n",
+			tiering.Escalation{Enabled: false, OnMaxTokens: true, OnInvalidJSON: true, MaxSteps: 1}},
+		{"max_steps 0 means default", oneTier + "escalation: {max_steps: 0, on_invalid_json: false}\n",
+			tiering.Escalation{Enabled: true, OnMaxTokens: true, OnInvalidJSON: false, MaxSteps: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := tiering.Load([]byte(tt.yaml))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if c.Escalation != tt.want {
+				t.Errorf("Escalation = %+v, want %+v", c.Escalation, tt.want)
+			}
+			want := tiering.Rules{EconomyMaxTokens: 2000, StandardMaxTokens: 20000, ClassifyEconomyMaxTokens: 8000,
+				DenseDigitsShare: 0.20, NonASCIIShare: 0.30}
+			if c.Rules != want {
+				t.Errorf("Rules = %+v, want %+v", c.Rules, want)
+			}
+		})
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		yaml    string
+		wantErr string
+	}{
+		{"unknown top-level field", oneTier + "tier: x\n", "field tier not found"},
+		{"unknown tier field", strings.Replace(oneTier, "model_id:", "modelid:", 1), "field modelid not found"},
+		{"unknown price field", strings.Replace(oneTier, "input_per_mtok", "input_per_1m", 1), "field input_per_1m not found"},
+		{"unknown escalation field", oneTier + "escalation: {on_timeout: true}\n", "field on_timeout not found"},
+		{"unknown rules field", oneTier + "rules: {economy_max: 10}\n", "field economy_max not found"},
+		{"wrong type", strings.Replace(oneTier, "1000", "big", 1), "cannot unmarshal"},
+		{"empty", "", "empty document"},
+		{"two documents", oneTier + "---\n" + oneTier, "more than one YAML document"},
+		{"invalid", strings.Replace(oneTier, "model_id: m", "model_id: ''", 1), "tiers[0].model_id: required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := tiering.Load([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Load error = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	c := &tiering.Config{
+		Tiers: []tiering.Tier{
+			{
+				Name: "cheap", ModelID: "m1", ContextWindow: 1000, MaxOutputTokens: 100,
+				SystemPrompts: map[string]string{"default": "x"},
+				Prices:        tiering.Prices{InputPerMTok: 1, OutputPerMTok: 2},
+			},
+			{
+				Name: "cheap", ContextWindow: 0, MaxOutputTokens: 0, Temperature: 1.5,
+				SystemPrompts: map[string]string{"summarize": "s", "summarise": "typo", "classify": " "},
+				Guardrail:     tiering.GuardrailRef{ID: "g"},
+				Prices:        tiering.Prices{CacheReadPerMTok: -1},
+			},
+			{
+				Name: "", ModelID: "m3", ContextWindow: 100, MaxOutputTokens: 100,
+				SystemPrompts: map[string]string{"default": "x"},
+				Prices:        tiering.Prices{InputPerMTok: 1},
+			},
+		},
+		Escalation: tiering.Escalation{MaxSteps: -1},
+		Rules:      tiering.Rules{EconomyMaxTokens: 500, StandardMaxTokens: 100, ClassifyEconomyMaxTokens: 1, DenseDigitsShare: 2, NonASCIIShare: 0.3},
+	}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil, want every problem")
+	}
+	want := []string{
+		`tiers[1].name: duplicate "cheap" (also tiers[0])`,
+		"tiers[1].model_id: required",
+		"tiers[1].context_window: must be positive (got 0)",
+		"tiers[1].max_output_tokens: must be positive (got 0)",
+		"tiers[1].temperature: must be between 0 and 1 (got 1.5)",
+		"tiers[1].system_prompts.summarise: unknown task",
+		"tiers[1].system_prompts.classify: empty prompt",
+		"tiers[1].system_prompts.extract: required",
+		"tiers[1].system_prompts.custom: required",
+		"tiers[1].guardrail: id and version must be set together",
+		"tiers[1].prices.cache_read_per_mtok: must be a finite number >= 0 (got -1)",
+		"tiers[1].prices.input_per_mtok and tiers[1].prices.output_per_mtok: missing; supply the model's on-demand price",
+		"tiers[2].name: required",
+		"tiers[2].max_output_tokens: 100 leaves no room for input in context_window 100",
+		"tiers[2].prices.output_per_mtok: missing; supply the model's on-demand price",
+		"escalation.max_steps: must be at least 1 (got -1)",
+		"rules.standard_max_tokens: 100 is below rules.economy_max_tokens 500",
+		"rules.dense_digits_share: must be in (0, 1] (got 2)",
+	}
+	got := err.Error()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("Validate() error lacks %q", w)
+		}
+	}
+	if n := strings.Count(got, "\n") + 1; n != len(want) {
+		t.Errorf("Validate() reported %d problems, want %d:\n%s", n, len(want), got)
+	}
+}
+
+func TestValidateNoTiers(t *testing.T) {
+	t.Parallel()
+	c := &tiering.Config{Escalation: tiering.DefaultEscalation()}
+	c.ApplyDefaults()
+	err := c.Validate()
+	if err == nil || err.Error() != "tiers: at least one tier is required" {
+		t.Errorf("Validate() = %v, want only the missing-tiers problem", err)
+	}
+}
+
+func TestTierLookup(t *testing.T) {
+	t.Parallel()
+	c := tiering.Default()
+	if got, ok := c.Tier("standard"); !ok || got.ModelID != "us.anthropic.claude-haiku-4-5-20251001-v1:0" {
+		t.Errorf(`Tier("standard") = %q, %v; want Haiku, true`, got.ModelID, ok)
+	}
+	if _, ok := c.Tier("gold"); ok {
+		t.Error(`Tier("gold") found a tier, want none`)
+	}
+	tier := tiering.Tier{SystemPrompts: map[string]string{"extract": "E", "default": "D"}}
+	if got := tier.SystemPrompt("extract"); got != "E" {
+		t.Errorf(`SystemPrompt("extract") = %q, want "E"`, got)
+	}
+	if got := tier.SystemPrompt("summarize"); got != "D" {
+		t.Errorf(`SystemPrompt("summarize") = %q, want the default "D"`, got)
+	}
+}
