@@ -1,0 +1,54 @@
+package worker
+
+import (
+	"context"
+	"time"
+)
+
+// Message is one SQS message handed to a Processor.
+type Message struct {
+	ID   string
+	Body []byte
+	// ReceiveCount is SQS's ApproximateReceiveCount (1 on first delivery).
+	ReceiveCount int
+	// SentAt is SQS's SentTimestamp: when the message was enqueued.
+	SentAt time.Time
+	// ReceivedAt is when this worker received it.
+	ReceivedAt time.Time
+	// Attributes are the message's string message attributes.
+	Attributes map[string]string
+
+	receiptHandle string
+}
+
+// Processor handles one message. The worker reads the returned error by
+// behaviour, not by type, so processors need not import this package:
+//
+//   - nil: the message is done and is deleted.
+//   - an error with `DeadLetter() bool` returning true: the message can never
+//     succeed (it is not a job); it is sent to the dead-letter queue with
+//     err.Error() as the reason attribute, then deleted.
+//   - an error with `RetryAfter() time.Duration`: a transient failure; the
+//     message is released (ChangeMessageVisibility) to reappear after that delay.
+//   - any other error: treated as transient and released after
+//     Config.ReleaseDelay. The queue's redrive policy is the last safety net.
+//
+// The context is cancelled when the worker gives up on the message (shutdown
+// past the drain window); the processor must then return promptly.
+type Processor interface {
+	Process(ctx context.Context, m Message) error
+}
+
+// ProcessorFunc adapts a function to Processor.
+type ProcessorFunc func(ctx context.Context, m Message) error
+
+// Process calls f.
+func (f ProcessorFunc) Process(ctx context.Context, m Message) error { return f(ctx, m) }
+
+// Capacity tells the receive loop how many more messages downstream can take
+// soon (for example the free permits of the model limiters). The loop never
+// asks SQS for more than min(free slots, Available()). nil means no limit
+// beyond the slots.
+type Capacity interface {
+	Available() int
+}
