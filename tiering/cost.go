@@ -1,5 +1,10 @@
 package tiering
 
+import (
+	"encoding/json"
+	"math"
+)
+
 // Usage is what one call consumed, as Bedrock reports it (Converse usage and
 // the guardrail trace's usage).
 type Usage struct {
@@ -138,3 +143,18 @@ func estimatedUsage(t Tier, in, out int) Usage {
 func textUnits(tokens int) int { return ceilDiv(tokens*charsPerToken, charsPerTextUnit) }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// RoundUSD rounds a figure to 1e-12 USD, far below any billing unit, for
+// output: results read 0.00000392 rather than 0.000003920000000000001
+// (float64 noise). Sums are taken over unrounded values.
+func RoundUSD(v float64) float64 { return math.Round(v*1e12) / 1e12 }
+
+// MarshalJSON writes each figure through RoundUSD.
+func (c Cost) MarshalJSON() ([]byte, error) {
+	type plain Cost
+	r := RoundUSD
+	return json.Marshal(plain{
+		InputUSD: r(c.InputUSD), OutputUSD: r(c.OutputUSD), CacheReadUSD: r(c.CacheReadUSD),
+		CacheWriteUSD: r(c.CacheWriteUSD), GuardrailUSD: r(c.GuardrailUSD), TotalUSD: r(c.TotalUSD),
+	})
+}

@@ -159,3 +159,16 @@ func TestEstimateRangeError(t *testing.T) {
 		t.Error("EstimateRange of a document no tier fits: nil error")
 	}
 }
+
+func TestCostJSONHasNoFloatNoise(t *testing.T) {
+	t.Parallel()
+	c := tiering.Prices{InputPerMTok: 0.035, OutputPerMTok: 0.14}.Cost(tiering.Usage{InputTokens: 112, OutputTokens: 26})
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"input_usd":0.00000392,"output_usd":0.00000364,"cache_read_usd":0,"cache_write_usd":0,"guardrail_usd":0,"total_usd":0.00000756}`
+	if string(b) != want {
+		t.Errorf("got  %s\nwant %s", b, want)
+	}
+}

@@ -1,0 +1,159 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tierq/tierq/tiering"
+)
+
+// Defaults for Config fields left at their zero value.
+const (
+	DefaultResultsPrefix    = "results/"
+	DefaultMaxDocumentBytes = 8 << 20
+	DefaultMetricsNamespace = "tierq"
+	DefaultVersion          = "dev"
+
+	DefaultRetryMaxAttempts  = 4
+	DefaultRetryBase         = 500 * time.Millisecond
+	DefaultRetryCap          = 8 * time.Second
+	DefaultRetryReleaseDelay = 30 * time.Second
+)
+
+// maxReleaseDelay is SQS's longest visibility timeout (12 hours).
+const maxReleaseDelay = 12 * time.Hour
+
+// Config configures a Pipeline. Zero values mean the documented default;
+// ApplyDefaults fills them in and New calls it.
+type Config struct {
+	// ResultsBucket receives one result object per job. Required.
+	ResultsBucket string
+	// ResultsPrefix is prepended to "{job_id}.json". Default "results/".
+	// An empty prefix means the default: results never share the bucket root
+	// with other objects by accident.
+	ResultsPrefix string
+	// InputBuckets are the buckets a job may reference with document_uri.
+	// Empty means no job may reference a document: a worker must never read
+	// whatever bucket a message names with its own credentials.
+	InputBuckets []string
+	// MaxDocumentBytes bounds a document, inline or by reference.
+	// Default 8 MiB.
+	MaxDocumentBytes int64
+	// Retry bounds the in-process retries of transient model errors.
+	Retry RetryConfig
+	// MetricsNamespace is the CloudWatch namespace of the EMF lines.
+	// Default "tierq".
+	MetricsNamespace string
+	// WorkerID names this worker in results. Default: the host name.
+	WorkerID string
+	// Version is the worker's build version, recorded in results.
+	// Default "dev".
+	Version string
+	// Tiers is the tier configuration (models, prompts, guardrails, prices).
+	// Required.
+	Tiers *tiering.Config
+}
+
+// RetryConfig bounds retries of transient model errors (throttling, 5xx,
+// timeouts, network errors) inside one delivery of a message.
+//
+// Retries happen in-process first because a retry a second later is far
+// cheaper than a round trip through the queue; but a worker slot held while a
+// model is saturated serves nobody, so after MaxAttempts the message is
+// released for ReleaseDelay and the slot goes to other work.
+type RetryConfig struct {
+	// MaxAttempts is the most model calls per tier per delivery, throttled
+	// ones included. Default 4; 1 means no in-process retry.
+	MaxAttempts int
+	// Base is the first backoff; each retry doubles it, with full jitter.
+	// Default 500ms.
+	Base time.Duration
+	// Cap is the largest backoff. Default 8s.
+	Cap time.Duration
+	// ReleaseDelay is how long a message stays invisible after the retries
+	// are exhausted or S3 failed. Default 30s; at most 12h (SQS's limit).
+	ReleaseDelay time.Duration
+}
+
+// ApplyDefaults fills every field left at its zero value with its default.
+func (c *Config) ApplyDefaults() {
+	if c.ResultsPrefix == "" {
+		c.ResultsPrefix = DefaultResultsPrefix
+	}
+	if c.MaxDocumentBytes == 0 {
+		c.MaxDocumentBytes = DefaultMaxDocumentBytes
+	}
+	if c.MetricsNamespace == "" {
+		c.MetricsNamespace = DefaultMetricsNamespace
+	}
+	if c.WorkerID == "" {
+		c.WorkerID = hostname()
+	}
+	if c.Version == "" {
+		c.Version = DefaultVersion
+	}
+	r := &c.Retry
+	if r.MaxAttempts == 0 {
+		r.MaxAttempts = DefaultRetryMaxAttempts
+	}
+	if r.Base == 0 {
+		r.Base = DefaultRetryBase
+	}
+	if r.Cap == 0 {
+		r.Cap = DefaultRetryCap
+	}
+	if r.ReleaseDelay == 0 {
+		r.ReleaseDelay = DefaultRetryReleaseDelay
+	}
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "unknown"
+	}
+	return h
+}
+
+// Validate reports every problem at once. Fields left at zero count as their
+// defaults, so Validate can run before or after ApplyDefaults.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.ResultsBucket == "" {
+		bad("results bucket: required")
+	}
+	if strings.HasPrefix(c.ResultsPrefix, "/") {
+		bad("results prefix %q: must not start with /", c.ResultsPrefix)
+	}
+	for i, b := range c.InputBuckets {
+		if b == "" || strings.ContainsAny(b, "/ ") {
+			bad("input buckets[%d]: %q is not a bucket name", i, b)
+		}
+	}
+	if c.MaxDocumentBytes < 0 {
+		bad("max document bytes: must be positive (got %d)", c.MaxDocumentBytes)
+	}
+	r := c.Retry
+	if r.MaxAttempts < 0 {
+		bad("retry max attempts: must be at least 1 (got %d)", r.MaxAttempts)
+	}
+	if r.Base < 0 || r.Cap < 0 || r.ReleaseDelay < 0 {
+		bad("retry base, cap and release delay: must not be negative (got %s, %s, %s)", r.Base, r.Cap, r.ReleaseDelay)
+	}
+	if r.Base > 0 && r.Cap > 0 && r.Cap < r.Base {
+		bad("retry cap %s: below retry base %s", r.Cap, r.Base)
+	}
+	if r.ReleaseDelay > maxReleaseDelay {
+		bad("retry release delay %s: SQS allows at most %s", r.ReleaseDelay, maxReleaseDelay)
+	}
+	if c.Tiers == nil {
+		bad("tiers: required (tiering.Default() or tiering.Load)")
+	} else if err := c.Tiers.Validate(); err != nil {
+		bad("tiers: %w", err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,78 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tierq/tierq/tiering"
+)
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	valid := func() Config { return Config{ResultsBucket: "results", Tiers: tiering.Default()} }
+	brokenTiers := tiering.Default()
+	brokenTiers.Tiers[0].ModelID = ""
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   []string // nil: valid
+	}{
+		{"defaults are valid", func(*Config) {}, nil},
+		{"missing bucket and tiers", func(c *Config) { *c = Config{} }, []string{"results bucket: required", "tiers: required"}},
+		{"invalid tiers", func(c *Config) { c.Tiers = brokenTiers }, []string{"tiers:", "model_id: required"}},
+		{"prefix with a leading slash", func(c *Config) { c.ResultsPrefix = "/results/" }, []string{"must not start with /"}},
+		{"bad input bucket", func(c *Config) { c.InputBuckets = []string{"ok", "s3://x"} }, []string{`input buckets[1]: "s3://x"`}},
+		{"negative size limit", func(c *Config) { c.MaxDocumentBytes = -1 }, []string{"max document bytes"}},
+		{"negative retries", func(c *Config) { c.Retry.MaxAttempts = -1; c.Retry.Base = -time.Second },
+			[]string{"retry max attempts", "must not be negative"}},
+		{"cap below base", func(c *Config) { c.Retry.Base, c.Retry.Cap = time.Second, time.Millisecond }, []string{"below retry base"}},
+		{"release delay beyond SQS", func(c *Config) { c.Retry.ReleaseDelay = 13 * time.Hour }, []string{"at most 12h0m0s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := valid()
+			tt.change(&c)
+			err := c.Validate()
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Validate = %v, want valid", err)
+				}
+				return
+			}
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate = %v, want it to mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestApplyDefaults(t *testing.T) {
+	t.Parallel()
+	var c Config
+	c.ApplyDefaults()
+	want := Config{
+		ResultsPrefix: "results/", MaxDocumentBytes: 8 << 20, MetricsNamespace: "tierq", WorkerID: c.WorkerID, Version: "dev",
+		Retry: RetryConfig{MaxAttempts: 4, Base: 500 * time.Millisecond, Cap: 8 * time.Second, ReleaseDelay: 30 * time.Second},
+	}
+	if c.WorkerID == "" {
+		t.Error("WorkerID default is empty, want the host name")
+	}
+	if c.ResultsPrefix != want.ResultsPrefix || c.MaxDocumentBytes != want.MaxDocumentBytes || c.MetricsNamespace != want.MetricsNamespace ||
+		c.Version != want.Version || c.Retry != want.Retry {
+		t.Errorf("defaults = %+v, want %+v", c, want)
+	}
+}
+
+func TestNewReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	_, err := New(Config{}, Deps{})
+	for _, w := range []string{"results bucket", "tiers", "Converser is required", "Store is required"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("New = %v, want it to mention %q", err, w)
+		}
+	}
+}

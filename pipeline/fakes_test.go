@@ -1,0 +1,218 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/sethvargo/go-retry"
+
+	"github.com/tierq/tierq/tiering"
+)
+
+// Update is the -update flag of this package's tests (internal and
+// external: one test binary can define a flag only once).
+var Update = flag.Bool("update", false, "rewrite the golden files in testdata/results")
+
+// sdkErr wraps an API error the way the SDK returns it: an operation error
+// around a response error that carries the HTTP status.
+func sdkErr(status int, err error) error {
+	return &smithy.OperationError{ServiceID: "Bedrock Runtime", OperationName: "Converse",
+		Err: &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}}, Err: err}}}
+}
+
+// fakeStore is an in-memory Store with per-operation injected errors.
+type fakeStore struct {
+	mu      sync.Mutex
+	objects map[string][]byte
+	length  map[string]*int64 // ContentLength to report, when not the real one
+	headErr error
+	getErr  error
+	putErr  error
+	puts    int
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{objects: map[string][]byte{}, length: map[string]*int64{}}
+}
+
+func objKey(bucket, key *string) string { return aws.ToString(bucket) + "/" + aws.ToString(key) }
+
+func (s *fakeStore) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.getErr != nil {
+		return nil, s.getErr
+	}
+	k := objKey(in.Bucket, in.Key)
+	b, ok := s.objects[k]
+	if !ok {
+		return nil, sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchKey", Message: "The specified key does not exist."})
+	}
+	n := aws.Int64(int64(len(b)))
+	if l, ok := s.length[k]; ok {
+		n = l
+	}
+	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(b)), ContentLength: n}, nil
+}
+
+func (s *fakeStore) HeadObject(_ context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.headErr != nil {
+		return nil, s.headErr
+	}
+	if _, ok := s.objects[objKey(in.Bucket, in.Key)]; !ok {
+		// HEAD responses have no body, so S3 errors carry only a status.
+		return nil, sdkErr(404, &smithy.GenericAPIError{Code: "NotFound"})
+	}
+	return &s3.HeadObjectOutput{}, nil
+}
+
+func (s *fakeStore) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.puts++
+	if s.putErr != nil {
+		return nil, s.putErr
+	}
+	k := objKey(in.Bucket, in.Key)
+	if _, ok := s.objects[k]; ok && aws.ToString(in.IfNoneMatch) == "*" {
+		return nil, sdkErr(412, &smithy.GenericAPIError{Code: "PreconditionFailed", Message: "At least one of the pre-conditions you specified did not hold"})
+	}
+	b, err := io.ReadAll(in.Body)
+	if err != nil {
+		return nil, err
+	}
+	s.objects[k] = b
+	return &s3.PutObjectOutput{}, nil
+}
+
+func (s *fakeStore) object(bucket, key string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.objects[bucket+"/"+key]
+}
+
+// reply is one scripted Converse answer: an output or an error.
+type reply struct {
+	out *bedrockruntime.ConverseOutput
+	err error
+}
+
+// fakeConverser answers Converse calls from a script, one reply per call,
+// and records what it was asked.
+type fakeConverser struct {
+	mu      sync.Mutex
+	replies []reply
+	calls   []*bedrockruntime.ConverseInput
+	// attempts records RetryMaxAttempts after the call's options applied.
+	attempts []int
+}
+
+func (f *fakeConverser) Converse(_ context.Context, in *bedrockruntime.ConverseInput, optFns ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := bedrockruntime.Options{RetryMaxAttempts: 3}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	f.attempts = append(f.attempts, o.RetryMaxAttempts)
+	f.calls = append(f.calls, in)
+	if len(f.replies) == 0 {
+		return nil, errors.New("fakeConverser: no reply scripted")
+	}
+	r := f.replies[0]
+	f.replies = f.replies[1:]
+	return r.out, r.err
+}
+
+// answer builds a Converse output.
+func answer(text string, stop types.StopReason, in, out int32, trace *types.ConverseTrace) *bedrockruntime.ConverseOutput {
+	return &bedrockruntime.ConverseOutput{
+		Output: &types.ConverseOutputMemberMessage{Value: types.Message{
+			Role: types.ConversationRoleAssistant, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: text}},
+		}},
+		StopReason: stop,
+		Usage:      &types.TokenUsage{InputTokens: aws.Int32(in), OutputTokens: aws.Int32(out), TotalTokens: aws.Int32(in + out)},
+		Trace:      trace,
+	}
+}
+
+// unitsTrace is a guardrail trace that reports only text units.
+func unitsTrace(content, topics, sensitive int32) *types.ConverseTrace {
+	return &types.ConverseTrace{Guardrail: &types.GuardrailTraceAssessment{
+		InputAssessment: map[string]types.GuardrailAssessment{"tierq-default": {InvocationMetrics: &types.GuardrailInvocationMetrics{
+			Usage: &types.GuardrailUsage{ContentPolicyUnits: aws.Int32(content), TopicPolicyUnits: aws.Int32(topics),
+				SensitiveInformationPolicyUnits: aws.Int32(sensitive), WordPolicyUnits: aws.Int32(0)},
+		}}},
+	}}
+}
+
+var fakeStart = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+// tickClock advances 10 ms per reading.
+type tickClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *tickClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(10 * time.Millisecond)
+	return c.now
+}
+
+// unit is a pipeline on fakes.
+type unit struct {
+	p       *Pipeline
+	store   *fakeStore
+	conv    *fakeConverser
+	metrics *bytes.Buffer
+	logs    *bytes.Buffer
+}
+
+func newUnit(t *testing.T, replies []reply, change func(*Config)) *unit {
+	t.Helper()
+	u := &unit{store: newFakeStore(), conv: &fakeConverser{replies: replies}, metrics: &bytes.Buffer{}, logs: &bytes.Buffer{}}
+	cfg := Config{ResultsBucket: "results", InputBuckets: []string{"docs"}, WorkerID: "w1", Version: "v1", Tiers: tiering.Default()}
+	if change != nil {
+		change(&cfg)
+	}
+	p, err := New(cfg, Deps{
+		Converser: u.conv, Store: u.store, Metrics: u.metrics,
+		Logger:  slog.New(slog.NewJSONHandler(u.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:     (&tickClock{now: fakeStart}).Now,
+		Backoff: func() retry.Backoff { return retry.BackoffFunc(func() (time.Duration, bool) { return 0, false }) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.p = p
+	return u
+}
+
+// sameCost compares costs as results carry them: through JSON, which rounds
+// away float64 noise (tiering.RoundUSD).
+func sameCost(a, b tiering.Cost) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}

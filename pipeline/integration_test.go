@@ -1,0 +1,612 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/tierq/tierq/internal/bedrocksim"
+	"github.com/tierq/tierq/limiter"
+	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/tiering"
+)
+
+// These tests run the pipeline through the real S3 client on kumo and the
+// real Bedrock Runtime client on the simulator.
+
+func TestTasksEndToEnd(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		file   string
+		golden string // result golden, or "" for none
+		check  func(t *testing.T, job pipeline.Job, r pipeline.Result)
+	}{
+		{"job-summarize.json", "result-succeeded-summarize.json", func(t *testing.T, job pipeline.Job, r pipeline.Result) {
+			if n := len(r.Output.Text); n == 0 || n >= len(job.Text) {
+				t.Errorf("summary has %d bytes, document %d: want shorter and non-empty", n, len(job.Text))
+			}
+		}},
+		{"job-classify.json", "", func(t *testing.T, job pipeline.Job, r pipeline.Result) {
+			if !slices.Contains(job.Labels, r.Output.Text) {
+				t.Errorf("output %q is not one of the labels %q", r.Output.Text, job.Labels)
+			}
+			if r.Output.Text != "billing" {
+				t.Errorf("output %q, want billing for a duplicate charge", r.Output.Text)
+			}
+		}},
+		{"job-extract.json", "result-succeeded-extract.json", func(t *testing.T, job pipeline.Job, r pipeline.Result) {
+			var got map[string]any
+			if err := json.Unmarshal(r.Output.JSON, &got); err != nil {
+				t.Fatalf("output.json %q: %v", r.Output.JSON, err)
+			}
+			if got["customer"] != "Northwind Traders" || got["total"] != "$1,250.00" {
+				t.Errorf("output.json = %v, want customer Northwind Traders and total $1,250.00", got)
+			}
+			for _, f := range job.Fields {
+				if _, ok := got[f]; !ok {
+					t.Errorf("output.json lacks field %q: %v", f, got)
+				}
+			}
+		}},
+		{"job-extract-schema.json", "", func(t *testing.T, job pipeline.Job, r pipeline.Result) {
+			var got map[string]any
+			if err := json.Unmarshal(r.Output.JSON, &got); err != nil {
+				t.Fatalf("output.json %q: %v", r.Output.JSON, err)
+			}
+			if len(got) != 2 || got["customer"] != "Northwind Traders" {
+				t.Errorf("output.json = %v, want the schema's two properties", got)
+			}
+		}},
+		{"job-custom.json", "", func(t *testing.T, job pipeline.Job, r pipeline.Result) {
+			if strings.TrimSpace(r.Output.Text) == "" || r.Output.JSON != nil {
+				t.Errorf("output = %+v, want text only", r.Output)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.TrimSuffix(tt.file, ".json"), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{})
+			body := readJob(t, tt.file)
+			job, err := pipeline.ParseJob(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.process(body)
+			r := e.result(job.JobID)
+			if r.Status != pipeline.StatusSucceeded || r.Error != nil {
+				t.Fatalf("status %s, error %+v; want succeeded", r.Status, r.Error)
+			}
+			if r.Task != job.Task || r.Attempts != 1 || r.Output == nil || r.Tier == "" || r.ModelID == "" {
+				t.Errorf("result = task %q attempts %d output %v tier %q model %q; want task %q, 1 attempt, an output and a tier",
+					r.Task, r.Attempts, r.Output, r.Tier, r.ModelID, job.Task)
+			}
+			if r.Guardrail == nil || r.Guardrail.Action != pipeline.GuardrailNone || r.Guardrail.ID != bedrocksim.DefaultGuardrailID {
+				t.Errorf("guardrail = %+v, want tierq-default with action none", r.Guardrail)
+			}
+			// Usage is what the simulator counted; cost is the tier's price of it.
+			st := e.sim.Stats().Models[r.ModelID]
+			if int64(r.Usage.InputTokens) != st.InputTokens || int64(r.Usage.OutputTokens) != st.OutputTokens {
+				t.Errorf("usage %d in / %d out, simulator counted %d / %d", r.Usage.InputTokens, r.Usage.OutputTokens, st.InputTokens, st.OutputTokens)
+			}
+			tier, _ := e.cfg.Tiers.Tier(r.Tier)
+			if want := tier.Prices.Cost(r.Usage); !sameCost(r.Cost, want) {
+				t.Errorf("cost = %+v, want %+v", r.Cost, want)
+			}
+			if r.Usage.GuardrailUnits.SensitiveInfo == 0 || r.Cost.GuardrailUSD <= 0 {
+				t.Errorf("guardrail units %+v, guardrail cost %v: want both billed", r.Usage.GuardrailUnits, r.Cost.GuardrailUSD)
+			}
+			if !maps.Equal(r.Metadata, job.Metadata) {
+				t.Errorf("metadata = %v, want the job's %v", r.Metadata, job.Metadata)
+			}
+			lines := e.metricLines()
+			if len(lines) != 1 {
+				t.Fatalf("%d metrics lines, want 1", len(lines))
+			}
+			m := lines[0]
+			if m.JobID != job.JobID || m.Status != "succeeded" || m.Tier != r.Tier || m.ModelID != r.ModelID ||
+				m.InputTokens != r.Usage.InputTokens || m.CostUSD != r.Cost.TotalUSD || m.Tenant != job.Tenant() || m.Attempts != 1 {
+				t.Errorf("metrics line %+v does not match result %+v", m, r)
+			}
+			tt.check(t, job, r)
+			if tt.golden != "" {
+				checkGolden(t, tt.golden, e.rawResult(job.JobID))
+			}
+		})
+	}
+}
+
+func TestDuplicateDeliveryCallsTheModelOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	body := readJob(t, "job-summarize.json")
+	e.process(body)
+	first := e.rawResult("example-summarize-0001")
+	redelivery := message(body)
+	redelivery.ReceiveCount = 2
+	if err := e.p.Process(context.Background(), redelivery); err != nil {
+		t.Fatalf("redelivery: %v, want nil (acknowledged)", err)
+	}
+	if got := e.modelRequests(economyModel); got != 1 {
+		t.Errorf("model saw %d requests, want 1", got)
+	}
+	if again := e.rawResult("example-summarize-0001"); string(again) != string(first) {
+		t.Error("the redelivery changed the result object")
+	}
+	if n := len(e.metrics.Lines()); n != 1 {
+		t.Errorf("%d metrics lines, want 1 (one per job, not per delivery)", n)
+	}
+	if st := e.p.Stats(); st.Duplicates != 1 || st.Succeeded != 1 {
+		t.Errorf("stats = %+v, want 1 succeeded and 1 duplicate", st)
+	}
+	if !strings.Contains(e.logs.String(), "already done") {
+		t.Errorf("logs do not say the job was already done:\n%s", e.logs)
+	}
+}
+
+// blindHead hides existing results from HeadObject, as happens when two
+// deliveries of one job run at the same time: both call the model, and the
+// conditional write decides.
+type blindHead struct{ pipeline.Store }
+
+func (blindHead) HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	return nil, &s3types.NotFound{}
+}
+
+func TestConcurrentDeliveriesWriteOneResult(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{store: func(s pipeline.Store) pipeline.Store { return blindHead{s} }})
+	body := readJob(t, "job-classify.json")
+	e.process(body)
+	first := e.rawResult("example-classify-0001")
+	if err := e.p.Process(context.Background(), message(body)); err != nil {
+		t.Fatalf("second delivery: %v, want nil (the first write won)", err)
+	}
+	if got := e.modelRequests(economyModel); got != 2 {
+		t.Errorf("model saw %d requests, want 2 (HeadObject is blind here)", got)
+	}
+	if again := e.rawResult("example-classify-0001"); string(again) != string(first) {
+		t.Error("the second delivery overwrote the result")
+	}
+	if n := len(e.metrics.Lines()); n != 1 {
+		t.Errorf("%d metrics lines, want 1: the losing write emits none", n)
+	}
+	if st := e.p.Stats(); st.Duplicates != 1 || st.Succeeded != 1 {
+		t.Errorf("stats = %+v, want 1 succeeded and 1 duplicate", st)
+	}
+}
+
+func TestTransientFaultsAreRetried(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{
+		sim: func(c *bedrocksim.Config) {
+			m := c.Models[economyModel]
+			// Four calls in five fail; the seeded simulator makes the
+			// sequence the same on every run.
+			m.Faults = bedrocksim.Faults{ServiceUnavailable: 0.3, InternalError: 0.2, NotReady: 0.3}
+			c.Models[economyModel] = m
+		},
+		cfg: func(c *pipeline.Config) { c.Retry.MaxAttempts = 30 },
+	})
+	e.process(readJob(t, "job-summarize.json"))
+	r := e.result("example-summarize-0001")
+	if r.Status != pipeline.StatusSucceeded {
+		t.Fatalf("status %s (%+v), want succeeded", r.Status, r.Error)
+	}
+	st := e.sim.Stats().Models[economyModel]
+	if r.Attempts < 2 || int64(r.Attempts) != st.Requests {
+		t.Errorf("attempts = %d, simulator saw %d requests; want equal and more than 1", r.Attempts, st.Requests)
+	}
+	notReady := int(st.Errors["ModelNotReadyException"])
+	m := e.metricLines()[0]
+	if m.Attempts != r.Attempts || m.Throttles != notReady {
+		t.Errorf("metrics attempts %d throttles %d, want %d and %d (ModelNotReady)", m.Attempts, m.Throttles, r.Attempts, notReady)
+	}
+	if got := e.lim.count(limiter.Dropped); got != notReady {
+		t.Errorf("limiter told %d drops, want %d", got, notReady)
+	}
+	if got := e.lim.count(limiter.Success); got != 1 {
+		t.Errorf("limiter told %d successes, want 1", got)
+	}
+	if got, want := e.lim.count(limiter.Ignored), r.Attempts-1-notReady; got != want {
+		t.Errorf("limiter told %d ignored, want %d (5xx)", got, want)
+	}
+}
+
+func TestRetriesExhaustedReleaseWithoutResult(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		model    bedrocksim.Model
+		target   any
+		throttle bool
+	}{
+		{"service unavailable", bedrocksim.Model{Faults: bedrocksim.Faults{ServiceUnavailable: 1}}, new(*types.ServiceUnavailableException), false},
+		{"model timeout", bedrocksim.Model{Faults: bedrocksim.Faults{Timeout: 1}}, new(*types.ModelTimeoutException), false},
+		// RPM 1 is used up by the first attempt of a warm-up job below.
+		{"throttled", bedrocksim.Model{RPM: 1}, new(*types.ThrottlingException), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{
+				sim: func(c *bedrocksim.Config) {
+					m := c.Models[economyModel]
+					m.Faults, m.RPM = tt.model.Faults, tt.model.RPM
+					c.Models[economyModel] = m
+				},
+				cfg: func(c *pipeline.Config) { c.Retry.MaxAttempts = 3 },
+			})
+			if tt.throttle {
+				e.process(jobBody(t, pipeline.Job{JobID: "warm-up", Task: "summarize", Text: "Use up the one request."}))
+			}
+			before := e.modelRequests(economyModel)
+			err := e.p.Process(context.Background(), message(readJob(t, "job-summarize.json")))
+			var ra interface{ RetryAfter() time.Duration }
+			if !errors.As(err, &ra) || ra.RetryAfter() != pipeline.DefaultRetryReleaseDelay {
+				t.Fatalf("Process = %v, want a RetryAfter(%s) error", err, pipeline.DefaultRetryReleaseDelay)
+			}
+			if !errors.Is(err, pipeline.ErrRetriesExhausted) || !errors.As(err, tt.target) {
+				t.Errorf("error %v does not wrap ErrRetriesExhausted and %T", err, tt.target)
+			}
+			var dl interface{ DeadLetter() bool }
+			if errors.As(err, &dl) {
+				t.Error("a transient error must not dead-letter")
+			}
+			if got := e.modelRequests(economyModel) - before; got != 3 {
+				t.Errorf("model saw %d requests, want 3 (MaxAttempts)", got)
+			}
+			if b := e.rawResult("example-summarize-0001"); b != nil {
+				t.Errorf("a result was written: %s", b)
+			}
+			wantLines := 0
+			if tt.throttle {
+				wantLines = 1 // the warm-up job's
+			}
+			if n := len(e.metrics.Lines()); n != wantLines {
+				t.Errorf("%d metrics lines, want %d: a released job emits none", n, wantLines)
+			}
+			st := e.p.Stats()
+			if st.Released != 1 || (tt.throttle && st.Throttles != 3) {
+				t.Errorf("stats = %+v, want 1 released (and 3 throttles when throttled)", st)
+			}
+			if tt.throttle && e.lim.count(limiter.Dropped) != 3 {
+				t.Errorf("limiter told %d drops, want 3", e.lim.count(limiter.Dropped))
+			}
+		})
+	}
+}
+
+func TestPermanentModelErrorsWriteFailedResults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		sim      func(*bedrocksim.Config)
+		tiers    func(*tiering.Config)
+		code     string
+		contains string
+	}{
+		{"model access not enabled", func(c *bedrocksim.Config) {
+			m := c.Models[economyModel]
+			m.Disabled = true
+			c.Models[economyModel] = m
+		}, nil, "access_denied", "enable model access for " + economyModel},
+		{"maxTokens above the model's limit", nil, func(c *tiering.Config) {
+			c.Tiers[0].MaxOutputTokens = 6000 // the simulated Nova Micro allows 5,000
+		}, "model_rejected", "exceeds the model limit"},
+		{"unknown guardrail version", nil, func(c *tiering.Config) {
+			c.Tiers[0].Guardrail.Version = "9"
+		}, "guardrail_not_found", "tierq-default version 9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{sim: tt.sim, tiers: tt.tiers})
+			e.process(readJob(t, "job-summarize.json"))
+			r := e.result("example-summarize-0001")
+			if r.Status != pipeline.StatusFailed || r.Error == nil || r.Error.Code != tt.code {
+				t.Fatalf("status %s error %+v, want failed %s", r.Status, r.Error, tt.code)
+			}
+			if !strings.Contains(r.Error.Message, tt.contains) {
+				t.Errorf("message %q does not contain %q", r.Error.Message, tt.contains)
+			}
+			if r.Attempts != 1 {
+				t.Errorf("attempts = %d, want 1: permanent errors are not retried", r.Attempts)
+			}
+			if m := e.metricLines(); len(m) != 1 || m[0].Status != "failed" {
+				t.Errorf("metrics = %+v, want one failed line", m)
+			}
+			if e.lim.count(limiter.Ignored) != 1 {
+				t.Errorf("limiter outcomes: %d ignored, want 1", e.lim.count(limiter.Ignored))
+			}
+		})
+	}
+}
+
+func TestGuardrail(t *testing.T) {
+	t.Parallel()
+	t.Run("SSN blocks", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{})
+		body := jobBody(t, pipeline.Job{JobID: "example-blocked-0001", Task: "summarize",
+			Text:     "Employee record. Name: Jordan Lee. SSN: 123-45-6789. Start date 2024-02-01. Department: Finance.",
+			Metadata: map[string]string{"tenant": "acme"}})
+		e.process(body)
+		raw := e.rawResult("example-blocked-0001")
+		var r pipeline.Result
+		if err := json.Unmarshal(raw, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != pipeline.StatusBlocked || r.Error != nil {
+			t.Fatalf("status %s error %+v, want blocked without error", r.Status, r.Error)
+		}
+		g := r.Guardrail
+		if g == nil || g.Action != pipeline.GuardrailBlocked || !slices.Contains(g.PIITypes, "US_SOCIAL_SECURITY_NUMBER:BLOCKED") ||
+			!slices.Contains(g.Policies, "sensitive_information") {
+			t.Errorf("guardrail = %+v, want blocked by sensitive_information US_SOCIAL_SECURITY_NUMBER:BLOCKED", g)
+		}
+		if r.Usage.InputTokens != 0 || r.Usage.OutputTokens != 0 || r.Cost.InputUSD != 0 {
+			t.Errorf("usage %+v cost %+v, want zero tokens (the model never ran)", r.Usage, r.Cost)
+		}
+		if r.Cost.GuardrailUSD <= 0 || r.Cost.TotalUSD != r.Cost.GuardrailUSD {
+			t.Errorf("cost %+v, want the guardrail evaluation only", r.Cost)
+		}
+		if r.Output == nil || !strings.Contains(r.Output.Text, "cannot answer") || strings.Contains(string(raw), "123-45-6789") {
+			t.Errorf("output %+v: want Bedrock's blocked message and no trace of the SSN in the result", r.Output)
+		}
+		if r.Attempts != 1 || len(r.Escalations) != 0 {
+			t.Errorf("attempts %d escalations %v, want 1 and none: a block is final", r.Attempts, r.Escalations)
+		}
+		if m := e.metricLines(); len(m) != 1 || m[0].Status != "blocked" || m[0].GuardrailInterventions != 1 {
+			t.Errorf("metrics = %+v, want one blocked line with 1 intervention", m)
+		}
+		if e.lim.count(limiter.Success) != 1 {
+			t.Error("a guardrail intervention must release the permit as a success")
+		}
+		if strings.Contains(e.logs.String(), "123-45-6789") || strings.Contains(e.logs.String(), "Jordan") {
+			t.Error("logs carry document text")
+		}
+		checkGolden(t, "result-blocked.json", raw)
+	})
+	t.Run("e-mail is masked", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{})
+		body := jobBody(t, pipeline.Job{JobID: "masked-0001", Task: "summarize",
+			Text: "Support ticket. The customer wrote from jane.doe@example.com about a late delivery. They want a refund. The parcel left the warehouse on Monday."})
+		e.process(body)
+		raw := e.rawResult("masked-0001")
+		r := e.result("masked-0001")
+		if r.Status != pipeline.StatusSucceeded {
+			t.Fatalf("status %s (%+v), want succeeded: masking is not a block", r.Status, r.Error)
+		}
+		if g := r.Guardrail; g == nil || g.Action != pipeline.GuardrailMasked || !slices.Equal(g.PIITypes, []string{"EMAIL:ANONYMIZED"}) {
+			t.Errorf("guardrail = %+v, want masked EMAIL:ANONYMIZED", r.Guardrail)
+		}
+		if strings.Contains(string(raw), "jane.doe@example.com") {
+			t.Error("the result carries the e-mail address")
+		}
+		if r.Usage.InputTokens == 0 || r.Usage.OutputTokens == 0 {
+			t.Errorf("usage = %+v, want the model to have run", r.Usage)
+		}
+		if m := e.metricLines(); len(m) != 1 || m[0].GuardrailInterventions != 1 {
+			t.Errorf("metrics = %+v, want 1 intervention", m)
+		}
+	})
+}
+
+func TestDocumentByReference(t *testing.T) {
+	t.Parallel()
+	doc := []byte("Quarterly report. Revenue grew 12% to $4.2 million. Costs fell. Headcount stayed flat. The board approved the budget.")
+	tests := []struct {
+		name     string
+		uri      func(e *env) string
+		maxBytes int64
+		code     string // "" for success
+		contains []string
+	}{
+		{"allowed bucket", func(e *env) string { return "s3://" + e.docs + "/reports/q3.txt" }, 0, "", nil},
+		{"bucket not allowed", func(e *env) string { return "s3://" + e.results + "/reports/q3.txt" }, 0,
+			"bucket_not_allowed", []string{"not an allowed input bucket"}},
+		{"missing key", func(e *env) string { return "s3://" + e.docs + "/reports/missing.txt" }, 0,
+			"document_not_found", []string{"missing.txt does not exist"}},
+		{"over the size limit", func(e *env) string { return "s3://" + e.docs + "/reports/q3.txt" }, 64,
+			"document_too_large", []string{"64-byte limit"}},
+		{"not UTF-8", func(e *env) string { return "s3://" + e.docs + "/reports/binary.bin" }, 0,
+			"invalid_document", []string{"not valid UTF-8"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{cfg: func(c *pipeline.Config) { c.MaxDocumentBytes = tt.maxBytes }})
+			putObject(t, e.s3, e.docs, "reports/q3.txt", doc)
+			putObject(t, e.s3, e.docs, "reports/binary.bin", []byte{0xff, 0xfe, 'a', 0xc3})
+			var job pipeline.Job
+			if err := json.Unmarshal(readJob(t, "job-by-reference.json"), &job); err != nil {
+				t.Fatal(err)
+			}
+			uri := tt.uri(e)
+			job.DocumentURI = uri
+			e.process(jobBody(t, job))
+			r := e.result(job.JobID)
+			if tt.code == "" {
+				if r.Status != pipeline.StatusSucceeded || r.Tier != "standard" {
+					t.Fatalf("status %s tier %s (%+v), want succeeded on the hinted standard tier", r.Status, r.Tier, r.Error)
+				}
+				return
+			}
+			if r.Status != pipeline.StatusFailed || r.Error == nil || r.Error.Code != tt.code {
+				t.Fatalf("status %s error %+v, want failed %s", r.Status, r.Error, tt.code)
+			}
+			for _, s := range tt.contains {
+				if !strings.Contains(r.Error.Message, s) {
+					t.Errorf("message %q does not contain %q", r.Error.Message, s)
+				}
+			}
+			if tt.code == "bucket_not_allowed" && !strings.Contains(r.Error.Message, e.docs) {
+				t.Errorf("message %q does not name the allowlist", r.Error.Message)
+			}
+			if r.Attempts != 0 || e.modelRequests(standardModel) != 0 {
+				t.Errorf("attempts = %d: the model must not be called for a bad document", r.Attempts)
+			}
+			if m := e.metricLines(); len(m) != 1 || m[0].Tier != "none" || m[0].ModelID != "none" {
+				t.Errorf("metrics = %+v, want one line with Tier and ModelId none", m)
+			}
+		})
+	}
+}
+
+func TestMessagesThatAreNotJobsAreDeadLettered(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body, reason string
+		sentinel           error
+	}{
+		{"not JSON", `hello`, "not a JSON job object", pipeline.ErrMalformed},
+		{"JSON array", `[1,2]`, "not a JSON job object", pipeline.ErrMalformed},
+		{"version 2", `{"version":"2","job_id":"a","task":"summarize","text":"x"}`, `unsupported job version "2"`, pipeline.ErrUnsupportedVersion},
+		{"no version", `{"job_id":"a","task":"summarize","text":"x"}`, "version is missing", pipeline.ErrUnsupportedVersion},
+		{"job_id climbs folders", `{"version":"1","job_id":"../x","task":"summarize","text":"x"}`, "invalid job_id", pipeline.ErrBadJobID},
+	}
+	e := newEnv(t, envOpts{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := e.p.Process(context.Background(), message([]byte(tt.body)))
+			var dl interface{ DeadLetter() bool }
+			if !errors.As(err, &dl) || !dl.DeadLetter() {
+				t.Fatalf("Process = %v, want a DeadLetter error", err)
+			}
+			if !errors.Is(err, tt.sentinel) || !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("error %q: want %v and the reason %q", err, tt.sentinel, tt.reason)
+			}
+		})
+	}
+	if n := len(e.metrics.Lines()); n != 0 {
+		t.Errorf("%d metrics lines, want none for dead-lettered messages", n)
+	}
+	out, err := e.s3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(e.results)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Contents) != 0 {
+		t.Errorf("%d results written, want none", len(out.Contents))
+	}
+	if got := e.p.Stats().DeadLettered; got != int64(len(tests)) {
+		t.Errorf("stats count %d dead-lettered, want %d", got, len(tests))
+	}
+}
+
+func TestInvalidJobWritesFailedResult(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	body := `{"version":"1","job_id":"example-failed-0001","task":"classify","labels":["billing"],"metadata":{"tenant":"acme"}}`
+	e.process([]byte(body))
+	raw := e.rawResult("example-failed-0001")
+	var r pipeline.Result
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != pipeline.StatusFailed || r.Error == nil || r.Error.Code != "invalid_job" {
+		t.Fatalf("status %s error %+v, want failed invalid_job", r.Status, r.Error)
+	}
+	for _, s := range []string{"text or document_uri: one is required", "labels: classify needs at least 2 labels"} {
+		if !strings.Contains(r.Error.Message, s) {
+			t.Errorf("message %q does not report %q", r.Error.Message, s)
+		}
+	}
+	if m := e.metricLines(); len(m) != 1 || m[0].Status != "failed" || m[0].Tier != "none" || m[0].Tenant != "acme" {
+		t.Errorf("metrics = %+v, want one failed line with tier none and tenant acme", m)
+	}
+	checkGolden(t, "result-failed.json", raw)
+}
+
+func TestTooLargeForEveryTier(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{tiers: func(c *tiering.Config) {
+		for i := range c.Tiers {
+			c.Tiers[i].ContextWindow = c.Tiers[i].MaxOutputTokens + 10
+		}
+	}})
+	e.process(jobBody(t, pipeline.Job{Task: "summarize", Text: strings.Repeat("A long document. ", 20)}))
+	r := e.result("job-0001")
+	if r.Status != pipeline.StatusFailed || r.Error.Code != "too_large_for_tiers" || r.Attempts != 0 {
+		t.Errorf("status %s error %+v attempts %d, want failed too_large_for_tiers without a call", r.Status, r.Error, r.Attempts)
+	}
+}
+
+func TestEscalation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{tiers: func(c *tiering.Config) {
+		c.Tiers[0].MaxOutputTokens = 64 // economy answers stop at max_tokens
+	}})
+	body := jobBody(t, pipeline.Job{JobID: "example-escalated-0001", Task: "summarize",
+		Text:     "Incident report. The checkout service failed for forty minutes after a configuration change. [[sim:output_tokens=100]]",
+		Metadata: map[string]string{"tenant": "acme"}})
+	e.process(body)
+	raw := e.rawResult("example-escalated-0001")
+	var r pipeline.Result
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != pipeline.StatusSucceeded || r.Tier != "standard" || r.ModelID != standardModel || r.StopReason != "end_turn" {
+		t.Fatalf("status %s tier %s model %s stop %s, want succeeded on standard with end_turn", r.Status, r.Tier, r.ModelID, r.StopReason)
+	}
+	if len(r.Escalations) != 1 || r.Escalations[0].FromTier != "economy" || r.Escalations[0].ToTier != "standard" ||
+		!strings.Contains(r.Escalations[0].Reason, "max_tokens") {
+		t.Errorf("escalations = %+v, want one economy→standard for max_tokens", r.Escalations)
+	}
+	if r.Attempts != 2 || e.modelRequests(economyModel) != 1 || e.modelRequests(standardModel) != 1 {
+		t.Errorf("attempts %d, requests economy %d standard %d; want 2, 1, 1", r.Attempts, e.modelRequests(economyModel), e.modelRequests(standardModel))
+	}
+	// Usage and cost add up both calls, each at its own tier's prices.
+	st := e.sim.Stats().Models
+	eco, std := st[economyModel], st[standardModel]
+	if int64(r.Usage.InputTokens) != eco.InputTokens+std.InputTokens || int64(r.Usage.OutputTokens) != eco.OutputTokens+std.OutputTokens {
+		t.Errorf("usage %+v, want the sum of economy %d/%d and standard %d/%d", r.Usage, eco.InputTokens, eco.OutputTokens, std.InputTokens, std.OutputTokens)
+	}
+	if eco.OutputTokens != 64 {
+		t.Errorf("economy answered %d tokens, want 64 (its max)", eco.OutputTokens)
+	}
+	tiers := e.cfg.Tiers
+	ecoTier, _ := tiers.Tier("economy")
+	stdTier, _ := tiers.Tier("standard")
+	half := r.Usage.GuardrailUnits // both calls evaluate the same sizes of text
+	units := func(n tiering.GuardrailUnits) tiering.GuardrailUnits {
+		return tiering.GuardrailUnits{Content: n.Content / 2, Topics: n.Topics / 2, SensitiveInfo: n.SensitiveInfo / 2, Word: n.Word / 2}
+	}
+	ecoCost := ecoTier.Prices.Cost(tiering.Usage{InputTokens: int(eco.InputTokens), OutputTokens: int(eco.OutputTokens), GuardrailUnits: units(half)})
+	stdCost := stdTier.Prices.Cost(tiering.Usage{InputTokens: int(std.InputTokens), OutputTokens: int(std.OutputTokens), GuardrailUnits: units(half)})
+	if want := ecoCost.Add(stdCost); !closeCost(r.Cost, want) {
+		t.Errorf("cost %+v, want economy %+v + standard %+v", r.Cost, ecoCost, stdCost)
+	}
+	checkGolden(t, "result-escalated.json", raw)
+}
+
+func closeCost(a, b tiering.Cost) bool {
+	near := func(x, y float64) bool { d := x - y; return d < 1e-12 && d > -1e-12 }
+	return near(a.InputUSD, b.InputUSD) && near(a.OutputUSD, b.OutputUSD) && near(a.GuardrailUSD, b.GuardrailUSD) && near(a.TotalUSD, b.TotalUSD)
+}
+
+func TestCancelledContextReleasesAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := e.p.Process(ctx, message(readJob(t, "job-summarize.json")))
+	var ra interface{ RetryAfter() time.Duration }
+	if !errors.As(err, &ra) || ra.RetryAfter() != 0 {
+		t.Fatalf("Process = %v, want RetryAfter(0): another worker should take the job at once", err)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v does not wrap context.Canceled", err)
+	}
+}

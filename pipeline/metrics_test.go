@@ -1,0 +1,46 @@
+package pipeline
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tierq/tierq/tiering"
+)
+
+func TestEMFGolden(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 24, 12, 0, 1, 250_000_000, time.UTC)
+	succeeded := &Result{
+		JobID: "job-42", Status: StatusSucceeded, Tier: "standard", ModelID: "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+		Usage:    tiering.Usage{InputTokens: 1200, OutputTokens: 310},
+		Cost:     tiering.Cost{TotalUSD: 0.00275},
+		Attempts: 3, Timings: Timings{FinishedAt: at, ModelMs: 2140},
+		Metadata: map[string]string{"tenant": "acme"},
+	}
+	failed := &Result{JobID: "job-43", Status: StatusFailed, Timings: Timings{FinishedAt: at}}
+	var buf bytes.Buffer
+	w := &emfWriter{w: &buf}
+	if err := w.write(newEMFLine("tierq", succeeded, jobMetrics{throttles: 2, interventions: 1})); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.write(newEMFLine("tierq", failed, jobMetrics{})); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("..", "testdata", "results", "emf-lines.jsonl")
+	if *Update {
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden (go test -update creates it): %v", err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Errorf("EMF lines differ from %s:\ngot:\n%s\nwant:\n%s", path, buf.Bytes(), want)
+	}
+}

@@ -1,0 +1,114 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/aws/smithy-go"
+
+	"github.com/tierq/tierq/limiter"
+)
+
+// errKind is what a failed model call means for the job.
+type errKind int
+
+const (
+	// kindPermanent: retrying cannot help; the job fails with a code.
+	kindPermanent errKind = iota
+	// kindTransient: the service had trouble; retry later.
+	kindTransient
+	// kindThrottle: the model refused for capacity; retry later and tell
+	// the limiter, which is how an adaptive limiter learns the quota.
+	kindThrottle
+	// kindCanceled: our own context ended (shutdown); not the model's fault.
+	kindCanceled
+)
+
+// modelErr is a classified Converse error.
+type modelErr struct {
+	kind errKind
+	// code is the failed result's error code (permanent errors) or the AWS
+	// error code (transient ones), for logs.
+	code string
+	msg  string
+}
+
+func (e modelErr) transient() bool { return e.kind == kindTransient || e.kind == kindThrottle }
+
+// outcome is what the call means for the limiter.
+func (e modelErr) outcome() limiter.Outcome {
+	if e.kind == kindThrottle {
+		return limiter.Dropped
+	}
+	return limiter.Ignored
+}
+
+// classifyModelError sorts a Converse error by behaviour: by the AWS error
+// code (errors.As on smithy.APIError, as the SDK's own retryer does), then by
+// HTTP status for errors the Bedrock model does not declare, never by message
+// text. model and guardrail name the call for the failed result's message.
+func classifyModelError(ctx context.Context, err error, model, guardrail string) modelErr {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		return modelErr{kind: kindCanceled, code: "canceled", msg: err.Error()}
+	}
+	var ae smithy.APIError
+	isAPI := errors.As(err, &ae)
+	code, msg := "", ""
+	if isAPI {
+		code, msg = ae.ErrorCode(), ae.ErrorMessage()
+	}
+	switch code {
+	case "ThrottlingException", "ModelNotReadyException":
+		return modelErr{kind: kindThrottle, code: code, msg: msg}
+	case "ServiceUnavailableException", "InternalServerException", "ModelTimeoutException":
+		return modelErr{kind: kindTransient, code: code, msg: msg}
+	case "ValidationException":
+		return modelErr{kind: kindPermanent, code: CodeModelRejected, msg: fmt.Sprintf("%s rejected the request: %s", model, msg)}
+	case "AccessDeniedException":
+		return modelErr{kind: kindPermanent, code: CodeAccessDenied,
+			msg: fmt.Sprintf("enable model access for %s in the Bedrock console (and allow bedrock:InvokeModel and bedrock:ApplyGuardrail to the worker's role): %s", model, msg)}
+	case "ResourceNotFoundException":
+		return modelErr{kind: kindPermanent, code: CodeGuardrailNotFound,
+			msg: fmt.Sprintf("guardrail %s does not exist in this account and Region: %s", guardrail, msg)}
+	}
+	status := httpStatus(err)
+	switch {
+	case status == http.StatusTooManyRequests:
+		return modelErr{kind: kindThrottle, code: orStatus(code, status), msg: msg}
+	case status >= 500:
+		return modelErr{kind: kindTransient, code: orStatus(code, status), msg: msg}
+	case isAPI || status != 0:
+		return modelErr{kind: kindPermanent, code: CodeModelError,
+			msg: fmt.Sprintf("%s failed with %s: %s", model, orStatus(code, status), msg)}
+	}
+	// No service answer at all: connection refused or reset, DNS, a
+	// response cut short. The request may never have arrived.
+	return modelErr{kind: kindTransient, code: "network", msg: err.Error()}
+}
+
+func orStatus(code string, status int) string {
+	if code != "" {
+		return code
+	}
+	return fmt.Sprintf("HTTP %d", status)
+}
+
+// httpStatus is the response's HTTP status, or 0 when there was no response.
+func httpStatus(err error) int {
+	var he interface{ HTTPStatusCode() int }
+	if errors.As(err, &he) {
+		return he.HTTPStatusCode()
+	}
+	return 0
+}
+
+// errorCode is the AWS error code, or "".
+func errorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}

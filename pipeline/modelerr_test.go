@@ -1,0 +1,79 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/tierq/tierq/limiter"
+)
+
+func TestClassifyModelError(t *testing.T) {
+	t.Parallel()
+	msg := aws.String("from Bedrock")
+	tests := []struct {
+		name     string
+		err      error
+		kind     errKind
+		code     string
+		outcome  limiter.Outcome
+		contains string
+	}{
+		{"throttling", sdkErr(429, &types.ThrottlingException{Message: msg}), kindThrottle, "ThrottlingException", limiter.Dropped, ""},
+		{"model not ready", sdkErr(429, &types.ModelNotReadyException{Message: msg}), kindThrottle, "ModelNotReadyException", limiter.Dropped, ""},
+		{"service unavailable", sdkErr(503, &types.ServiceUnavailableException{Message: msg}), kindTransient, "ServiceUnavailableException", limiter.Ignored, ""},
+		{"internal server", sdkErr(500, &types.InternalServerException{Message: msg}), kindTransient, "InternalServerException", limiter.Ignored, ""},
+		{"model timeout", sdkErr(408, &types.ModelTimeoutException{Message: msg}), kindTransient, "ModelTimeoutException", limiter.Ignored, ""},
+		{"unmodeled 429", sdkErr(429, &smithy.GenericAPIError{Code: "TooManyRequests"}), kindThrottle, "TooManyRequests", limiter.Dropped, ""},
+		{"unmodeled 502 without a code", sdkErr(502, &smithy.GenericAPIError{}), kindTransient, "HTTP 502", limiter.Ignored, ""},
+		{"unmodeled 504", sdkErr(504, &smithy.GenericAPIError{Code: "GatewayTimeout"}), kindTransient, "GatewayTimeout", limiter.Ignored, ""},
+		{"connection refused", &smithy.OperationError{ServiceID: "Bedrock Runtime", OperationName: "Converse",
+			Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}, kindTransient, "network", limiter.Ignored, ""},
+		{"response cut short", fmt.Errorf("read response: %w", io.ErrUnexpectedEOF), kindTransient, "network", limiter.Ignored, ""},
+		{"validation", sdkErr(400, &types.ValidationException{Message: aws.String("The maximum tokens you requested exceeds the model limit")}),
+			kindPermanent, CodeModelRejected, limiter.Ignored, "m1 rejected the request: The maximum tokens"},
+		{"access denied", sdkErr(403, &types.AccessDeniedException{Message: msg}), kindPermanent, CodeAccessDenied, limiter.Ignored,
+			"enable model access for m1 in the Bedrock console"},
+		{"guardrail not found", sdkErr(404, &types.ResourceNotFoundException{Message: msg}), kindPermanent, CodeGuardrailNotFound, limiter.Ignored,
+			"guardrail g1 version 2 does not exist"},
+		{"model error", sdkErr(424, &types.ModelErrorException{Message: msg}), kindPermanent, CodeModelError, limiter.Ignored,
+			"m1 failed with ModelErrorException: from Bedrock"},
+		{"unknown 4xx", sdkErr(418, &smithy.GenericAPIError{Code: "Teapot", Message: "short and stout"}), kindPermanent, CodeModelError, limiter.Ignored,
+			"Teapot: short and stout"},
+		{"canceled", fmt.Errorf("converse: %w", context.Canceled), kindCanceled, "canceled", limiter.Ignored, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := classifyModelError(context.Background(), tt.err, "m1", "g1 version 2")
+			if got.kind != tt.kind || got.code != tt.code {
+				t.Errorf("kind %d code %q, want kind %d code %q", got.kind, got.code, tt.kind, tt.code)
+			}
+			if o := got.outcome(); o != tt.outcome {
+				t.Errorf("limiter outcome %v, want %v", o, tt.outcome)
+			}
+			if !strings.Contains(got.msg, tt.contains) {
+				t.Errorf("message %q does not contain %q", got.msg, tt.contains)
+			}
+		})
+	}
+}
+
+func TestClassifyModelErrorOnOurCancellation(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// Whatever the error says, a call cut short by our own context is not the model's fault.
+	got := classifyModelError(ctx, sdkErr(503, &types.ServiceUnavailableException{}), "m1", "")
+	if got.kind != kindCanceled || got.transient() {
+		t.Errorf("kind %d, want canceled and not transient", got.kind)
+	}
+}

@@ -1,0 +1,450 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/sethvargo/go-retry"
+
+	"github.com/tierq/tierq/limiter"
+	"github.com/tierq/tierq/tiering"
+	"github.com/tierq/tierq/worker"
+)
+
+// Converser is the part of Bedrock Runtime the pipeline uses.
+// *bedrockruntime.Client satisfies it.
+type Converser interface {
+	Converse(ctx context.Context, in *bedrockruntime.ConverseInput, optFns ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseOutput, error)
+}
+
+var _ Converser = (*bedrockruntime.Client)(nil)
+
+// Limiter admits model calls. tokens is the call's expected quota
+// reservation (estimated input + maxTokens). *limiter.Fixed satisfies it.
+type Limiter interface {
+	Acquire(ctx context.Context, model string, tokens int) (limiter.Permit, error)
+}
+
+var _ Limiter = (*limiter.Fixed)(nil)
+
+// Deps are the pipeline's collaborators. Converser and Store are required.
+type Deps struct {
+	Converser Converser
+	Store     Store
+	// Limiter admits each model call. Default: no limit.
+	Limiter Limiter
+	// Metrics receives one EMF line per finished job. Default: os.Stdout.
+	Metrics io.Writer
+	// Logger receives structured logs. Default: JSON on os.Stderr.
+	Logger *slog.Logger
+	// Now is the clock for timings and metric timestamps. Default: time.Now.
+	Now func() time.Time
+	// Backoff returns a fresh schedule of waits between retries of one
+	// model call; the pipeline stops it after Retry.MaxAttempts calls.
+	// Default: exponential from Retry.Base with full jitter, capped at
+	// Retry.Cap. Tests inject zero waits.
+	Backoff func() retry.Backoff
+}
+
+// Pipeline processes job messages. It is safe for concurrent use: the worker
+// calls Process from many goroutines.
+type Pipeline struct {
+	cfg     Config
+	conv    Converser
+	store   Store
+	lim     Limiter
+	log     *slog.Logger
+	now     func() time.Time
+	backoff func() retry.Backoff
+	emf     *emfWriter
+	stats   counters
+}
+
+var _ worker.Processor = (*Pipeline)(nil)
+
+// New checks cfg (after applying defaults) and deps, and returns a Pipeline.
+func New(cfg Config, deps Deps) (*Pipeline, error) {
+	cfg.ApplyDefaults()
+	cfg.InputBuckets = slices.Clone(cfg.InputBuckets)
+	errs := []error{cfg.Validate()}
+	if deps.Converser == nil {
+		errs = append(errs, errors.New("deps: Converser is required"))
+	}
+	if deps.Store == nil {
+		errs = append(errs, errors.New("deps: Store is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("pipeline config:\n%w", err)
+	}
+	p := &Pipeline{
+		cfg: cfg, conv: deps.Converser, store: deps.Store, lim: deps.Limiter,
+		log: deps.Logger, now: deps.Now, backoff: deps.Backoff,
+		emf: &emfWriter{w: deps.Metrics},
+	}
+	if p.lim == nil {
+		p.lim = unlimited{}
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.emf.w == nil {
+		p.emf.w = os.Stdout
+	}
+	if p.backoff == nil {
+		r := cfg.Retry
+		p.backoff = func() retry.Backoff {
+			return retry.WithFullJitter(retry.WithCappedDuration(r.Cap, retry.NewExponential(r.Base)))
+		}
+	}
+	return p, nil
+}
+
+// unlimited is the Limiter used when none is given.
+type unlimited struct{}
+
+func (unlimited) Acquire(context.Context, string, int) (limiter.Permit, error) {
+	return noPermit{}, nil
+}
+
+type noPermit struct{}
+
+func (noPermit) Release(limiter.Outcome) {}
+
+// job is one message's run: the result being built and the figures that go
+// to metrics only.
+type job struct {
+	Job
+	r         *Result
+	facts     tiering.Facts
+	m         jobMetrics
+	modelTime time.Duration
+	log       *slog.Logger
+}
+
+// Process runs one message through the pipeline. See the package
+// documentation for what its return values mean to the worker.
+func (p *Pipeline) Process(ctx context.Context, m worker.Message) error {
+	start := p.now()
+	parsed, err := ParseJob(m.Body)
+	if err != nil && !errors.Is(err, ErrInvalidJob) {
+		// Without a usable job ID there is nowhere to write a result.
+		p.stats.deadLettered.Add(1)
+		p.log.Warn("message is not a job; dead-lettering it", "message_id", m.ID, "receive_count", m.ReceiveCount, "error", err)
+		return DeadLetter(fmt.Errorf("message %s is not a job: %w", m.ID, err))
+	}
+	j := &job{Job: parsed, r: p.newResult(parsed, m, start)}
+	j.log = p.log.With("job_id", parsed.JobID, "message_id", m.ID)
+	key := ResultKey(p.cfg.ResultsPrefix, parsed.JobID)
+	if err != nil {
+		// Multi-problem messages come joined by newlines; a result reads
+		// better on one line.
+		j.failWith(fail(CodeInvalidJob, err, "%s", strings.ReplaceAll(err.Error(), "\n", "; ")))
+		return p.finish(ctx, j, key)
+	}
+	// A redelivered job whose result exists is done: acknowledging it here,
+	// before any model call, is what keeps redeliveries from paying twice.
+	done, err := p.resultExists(ctx, key)
+	if err != nil {
+		return p.release(j, err)
+	}
+	if done {
+		p.stats.duplicates.Add(1)
+		j.log.Info("already done; acknowledging redelivery", "receive_count", m.ReceiveCount)
+		return nil
+	}
+	if err := p.run(ctx, j); err != nil {
+		var f *failure
+		if !errors.As(err, &f) {
+			return p.release(j, err)
+		}
+		j.failWith(f)
+	}
+	return p.finish(ctx, j, key)
+}
+
+func (p *Pipeline) newResult(jb Job, m worker.Message, start time.Time) *Result {
+	r := &Result{
+		Version:  ResultVersion,
+		JobID:    jb.JobID,
+		Metadata: jb.Metadata,
+		Worker:   WorkerInfo{ID: p.cfg.WorkerID, Version: p.cfg.Version, ReceiveCount: m.ReceiveCount},
+		Timings:  Timings{StartedAt: start.UTC()},
+	}
+	// An invalid job's task may be anything; only a known one is echoed.
+	switch jb.Task {
+	case tiering.TaskSummarize, tiering.TaskClassify, tiering.TaskExtract, tiering.TaskCustom:
+		r.Task = jb.Task
+	}
+	if !m.SentAt.IsZero() {
+		r.Timings.EnqueuedAt = m.SentAt.UTC()
+		r.Timings.QueueMs = max(start.Sub(m.SentAt).Milliseconds(), 0)
+	}
+	return r
+}
+
+func (j *job) failWith(f *failure) {
+	j.r.Status = StatusFailed
+	j.r.Error = &ErrorInfo{Code: f.code, Message: f.msg}
+}
+
+// run loads, classifies and calls the model, escalating as tiering says.
+// It fills j.r; it returns a *failure for a failed result, any other error
+// for a release.
+func (p *Pipeline) run(ctx context.Context, j *job) error {
+	text, err := p.loadDocument(ctx, j.Job)
+	if err != nil {
+		return err
+	}
+	tiers := p.cfg.Tiers
+	j.facts = tiering.NewFacts(j.Task, text)
+	j.facts.Override, j.facts.Hint = j.TierOverride, j.TierHint
+	d, err := tiers.Classify(j.facts)
+	switch {
+	case errors.Is(err, tiering.ErrTooLarge):
+		return fail(CodeTooLargeForTiers, err, "%v", err)
+	case errors.Is(err, tiering.ErrUnknownTier), errors.Is(err, tiering.ErrUnknownTask):
+		return fail(CodeInvalidJob, err, "%v", err)
+	case err != nil:
+		return fail(CodeTieringError, err, "%v", err)
+	}
+	tier, _ := tiers.Tier(d.Tier)
+	r := j.r
+	r.Tier, r.ModelID, r.TierRule, r.TierReason = tier.Name, tier.ModelID, d.Rule, d.Reason
+	j.log.Debug("classified", "tier", tier.Name, "model_id", tier.ModelID, "tier_rule", d.Rule)
+
+	for step := 0; ; step++ {
+		c, err := p.call(ctx, j, tier, text)
+		if err != nil {
+			return err
+		}
+		r.Tier, r.ModelID = tier.Name, tier.ModelID
+		r.Output = &Output{Text: c.text}
+		r.StopReason = c.stopReason
+		r.Usage = addUsage(r.Usage, c.usage)
+		r.Cost = r.Cost.Add(tier.Prices.Cost(c.usage))
+		r.Guardrail = mergeGuardrail(r.Guardrail, c.guard)
+		if c.guard != nil && c.guard.Action != GuardrailNone {
+			j.m.interventions++
+		}
+		if c.guard != nil && c.guard.Action == GuardrailBlocked {
+			// A block is the guardrail doing its job: a final answer, not an
+			// error, and no other tier would be allowed to answer either.
+			r.Status = StatusBlocked
+			return nil
+		}
+		next, ok := p.escalation(j, tier, c, step)
+		if !ok {
+			break
+		}
+		tier = next
+	}
+	r.Status = StatusSucceeded
+	if j.Task == tiering.TaskExtract {
+		r.Output.JSON = jsonObject(r.Output.Text)
+	}
+	return nil
+}
+
+// escalation decides whether the answer from tier goes to the next tier and,
+// if so, records the move.
+func (p *Pipeline) escalation(j *job, tier tiering.Tier, c *callResult, step int) (tiering.Tier, bool) {
+	tiers := p.cfg.Tiers
+	ok, reason := tiers.ShouldEscalate(tier.Name, c.stopReason, j.Task, c.text, step)
+	if !ok {
+		return tiering.Tier{}, false
+	}
+	next, _ := tiers.Next(tier.Name)
+	// The next tier must take the document with room for its answer, by the
+	// same rule that chose the first tier.
+	f := j.facts
+	f.Override, f.Hint = next.Name, ""
+	if d, err := tiers.Classify(f); err != nil || d.Tier != next.Name {
+		j.log.Info("escalation skipped: the document does not fit the next tier", "tier", tier.Name, "next_tier", next.Name)
+		return tiering.Tier{}, false
+	}
+	// A longer answer cannot come from a tier held to the same limit by the
+	// job's own max_output_tokens.
+	if c.stopReason == tiering.StopReasonMaxTokens && maxTokens(j.Job, next) <= maxTokens(j.Job, tier) {
+		j.log.Info("escalation skipped: the job's max_output_tokens caps the next tier too", "tier", tier.Name, "next_tier", next.Name)
+		return tiering.Tier{}, false
+	}
+	j.r.Escalations = append(j.r.Escalations, Escalation{FromTier: tier.Name, ToTier: next.Name, Reason: reason})
+	p.stats.escalations.Add(1)
+	j.log.Info("escalating", "tier", tier.Name, "next_tier", next.Name, "reason", reason)
+	return next, true
+}
+
+// callResult is one successful model call, read.
+type callResult struct {
+	text       string
+	stopReason string
+	usage      tiering.Usage
+	guard      *GuardrailOutcome
+}
+
+// call makes one model call for the job on tier, with retries.
+func (p *Pipeline) call(ctx context.Context, j *job, tier tiering.Tier, doc string) (*callResult, error) {
+	req := buildRequest(j.Job, tier, doc)
+	out, err := p.converse(ctx, j, tier, req)
+	if err != nil {
+		return nil, err
+	}
+	g := guardrailOutcome(tier.Guardrail, out.StopReason, out.Trace)
+	c := &callResult{text: outputText(out), stopReason: string(out.StopReason), guard: g, usage: callUsage(out, g)}
+	return c, nil
+}
+
+// disableSDKRetries makes the SDK try a call once: the pipeline retries
+// itself, so the limiter sees every throttle and attempts are counted
+// (shared/reference/bedrock.md §2.3).
+func disableSDKRetries(o *bedrockruntime.Options) { o.RetryMaxAttempts = 1 }
+
+// converse calls the model, retrying transient errors in-process with
+// backoff. Each attempt holds a limiter permit only while the call runs, so
+// a backing-off job does not keep capacity from others.
+func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req request) (*bedrockruntime.ConverseOutput, error) {
+	maxAttempts := p.cfg.Retry.MaxAttempts
+	b := retry.WithMaxRetries(uint64(maxAttempts-1), p.backoff())
+	attempts := 0
+	var last modelErr
+	out, err := retry.DoValue(ctx, b, func(ctx context.Context) (*bedrockruntime.ConverseOutput, error) {
+		last = modelErr{kind: kindCanceled}
+		permit, err := p.lim.Acquire(ctx, tier.ModelID, req.reserve)
+		if err != nil {
+			return nil, fmt.Errorf("acquire a permit for %s: %w", tier.ModelID, err)
+		}
+		t0 := p.now()
+		out, err := p.conv.Converse(ctx, req.in, disableSDKRetries)
+		j.modelTime += p.now().Sub(t0)
+		attempts++
+		j.r.Attempts++
+		p.stats.attempts.Add(1)
+		if err == nil {
+			permit.Release(limiter.Success)
+			return out, nil
+		}
+		last = classifyModelError(ctx, err, tier.ModelID, tier.Guardrail.ID+" version "+tier.Guardrail.Version)
+		permit.Release(last.outcome())
+		if last.kind == kindThrottle {
+			j.m.throttles++
+			p.stats.throttles.Add(1)
+		}
+		if !last.transient() {
+			return nil, err
+		}
+		j.log.Warn("model call failed; transient", "tier", tier.Name, "model_id", tier.ModelID,
+			"attempt", attempts, "max_attempts", maxAttempts, "error_code", last.code)
+		return nil, retry.RetryableError(err)
+	})
+	if err == nil {
+		return out, nil
+	}
+	model := tier.ModelID
+	switch {
+	case ctx.Err() != nil:
+		return nil, RetryAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
+	case last.transient():
+		return nil, RetryAfter(fmt.Errorf("call %s: %w after %d attempts: %w", model, ErrRetriesExhausted, attempts, err), p.cfg.Retry.ReleaseDelay)
+	case last.kind == kindPermanent:
+		return nil, &failure{code: last.code, msg: last.msg, err: err}
+	}
+	return nil, RetryAfter(fmt.Errorf("call %s: %w", model, err), p.cfg.Retry.ReleaseDelay)
+}
+
+// release logs a job that goes back to the queue and makes sure the error
+// tells the worker when to retry.
+func (p *Pipeline) release(j *job, err error) error {
+	var ra interface{ RetryAfter() time.Duration }
+	if !errors.As(err, &ra) {
+		err = RetryAfter(err, p.cfg.Retry.ReleaseDelay)
+		errors.As(err, &ra)
+	}
+	p.stats.released.Add(1)
+	j.log.Warn("releasing job for a later retry", "tier", j.r.Tier, "model_id", j.r.ModelID,
+		"attempts", j.r.Attempts, "throttles", j.m.throttles, "retry_after", ra.RetryAfter().String(), "error", err)
+	return err
+}
+
+// finish stamps the timings, writes the result and, if this worker's write
+// won, emits the job's metrics.
+func (p *Pipeline) finish(ctx context.Context, j *job, key string) error {
+	r := j.r
+	fin := p.now().UTC()
+	r.Timings.FinishedAt = fin
+	r.Timings.TotalMs = max(fin.Sub(r.Timings.StartedAt).Milliseconds(), 0)
+	r.Timings.ModelMs = j.modelTime.Milliseconds()
+	written, err := p.writeResult(ctx, key, r)
+	if err != nil {
+		return p.release(j, err)
+	}
+	if !written {
+		p.stats.duplicates.Add(1)
+		j.log.Info("result already written by another delivery; acknowledging", "status", r.Status)
+		return nil
+	}
+	if err := p.emf.write(newEMFLine(p.cfg.MetricsNamespace, r, j.m)); err != nil {
+		j.log.Error("metrics line lost", "error", err)
+	}
+	p.stats.count(r.Status)
+	attrs := []any{"status", r.Status, "tier", r.Tier, "model_id", r.ModelID, "attempts", r.Attempts,
+		"throttles", j.m.throttles, "escalations", len(r.Escalations), "cost_usd", r.Cost.TotalUSD, "total_ms", r.Timings.TotalMs}
+	if r.Error != nil {
+		attrs = append(attrs, "error_code", r.Error.Code)
+	}
+	if r.Guardrail != nil {
+		attrs = append(attrs, "guardrail_action", r.Guardrail.Action)
+	}
+	j.log.Info("job finished", attrs...)
+	return nil
+}
+
+// Stats are counters since the pipeline was created.
+type Stats struct {
+	Succeeded, Failed, Blocked int64
+	// Duplicates are deliveries of jobs that already had a result.
+	Duplicates int64
+	// DeadLettered are messages that were not jobs.
+	DeadLettered int64
+	// Released are deliveries given back to the queue (transient trouble).
+	Released int64
+	// Attempts are model calls; Throttles those refused for capacity.
+	Attempts, Throttles int64
+	Escalations         int64
+}
+
+type counters struct {
+	succeeded, failed, blocked, duplicates, deadLettered, released, attempts, throttles, escalations atomic.Int64
+}
+
+func (c *counters) count(status string) {
+	switch status {
+	case StatusSucceeded:
+		c.succeeded.Add(1)
+	case StatusFailed:
+		c.failed.Add(1)
+	case StatusBlocked:
+		c.blocked.Add(1)
+	}
+}
+
+// Stats returns the counters.
+func (p *Pipeline) Stats() Stats {
+	c := &p.stats
+	return Stats{
+		Succeeded: c.succeeded.Load(), Failed: c.failed.Load(), Blocked: c.blocked.Load(),
+		Duplicates: c.duplicates.Load(), DeadLettered: c.deadLettered.Load(), Released: c.released.Load(),
+		Attempts: c.attempts.Load(), Throttles: c.throttles.Load(), Escalations: c.escalations.Load(),
+	}
+}

@@ -1,0 +1,301 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/tierq/tierq/tiering"
+	"github.com/tierq/tierq/worker"
+)
+
+// Unit tests of Process on hand-written fakes; the integration tests run the
+// same paths on kumo and the Bedrock simulator.
+
+func msg(t *testing.T, j Job) worker.Message {
+	t.Helper()
+	if j.Version == "" {
+		j.Version = JobVersion
+	}
+	if j.JobID == "" {
+		j.JobID = "j1"
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return worker.Message{ID: "m1", Body: b, ReceiveCount: 3, SentAt: fakeStart.Add(-2 * time.Second)}
+}
+
+func (u *unit) result(t *testing.T, jobID string) Result {
+	t.Helper()
+	b := u.store.object("results", ResultKey(DefaultResultsPrefix, jobID))
+	if b == nil {
+		t.Fatalf("no result for %s", jobID)
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (u *unit) process(t *testing.T, m worker.Message) {
+	t.Helper()
+	if err := u.p.Process(context.Background(), m); err != nil {
+		t.Fatalf("Process: %v", err)
+	}
+}
+
+const shortDoc = "A short document about a late delivery."
+
+func TestCostSumsAcrossEscalation(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, []reply{
+		{out: answer("cut off", types.StopReasonMaxTokens, 100, 4096, unitsTrace(1, 2, 2))},
+		{out: answer("a complete summary", types.StopReasonEndTurn, 120, 300, unitsTrace(1, 2, 3))},
+	}, nil)
+	u.process(t, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	r := u.result(t, "j1")
+	tiers := tiering.Default()
+	eco, _ := tiers.Tier("economy")
+	std, _ := tiers.Tier("standard")
+	u1 := tiering.Usage{InputTokens: 100, OutputTokens: 4096, GuardrailUnits: tiering.GuardrailUnits{Content: 1, Topics: 2, SensitiveInfo: 2}}
+	u2 := tiering.Usage{InputTokens: 120, OutputTokens: 300, GuardrailUnits: tiering.GuardrailUnits{Content: 1, Topics: 2, SensitiveInfo: 3}}
+	if want := addUsage(u1, u2); r.Usage != want {
+		t.Errorf("usage %+v, want %+v", r.Usage, want)
+	}
+	if want := eco.Prices.Cost(u1).Add(std.Prices.Cost(u2)); !sameCost(r.Cost, want) {
+		t.Errorf("cost %+v, want economy's %+v plus standard's %+v", r.Cost, eco.Prices.Cost(u1), std.Prices.Cost(u2))
+	}
+	if r.Tier != "standard" || r.ModelID != std.ModelID || r.Output.Text != "a complete summary" || r.StopReason != "end_turn" {
+		t.Errorf("final tier %s model %s output %q stop %s, want the last call's", r.Tier, r.ModelID, r.Output.Text, r.StopReason)
+	}
+	if r.TierRule != tiering.RuleSize || !strings.Contains(r.TierReason, "economy") {
+		t.Errorf("rule %q reason %q, want the starting tier's classification", r.TierRule, r.TierReason)
+	}
+	if len(r.Escalations) != 1 || r.Escalations[0] != (Escalation{"economy", "standard", "answer stopped at max_tokens on tier economy; retrying on standard"}) {
+		t.Errorf("escalations = %+v", r.Escalations)
+	}
+	if r.Guardrail.TextUnits != addUnits(u1.GuardrailUnits, u2.GuardrailUnits) {
+		t.Errorf("guardrail units %+v, want both calls'", r.Guardrail.TextUnits)
+	}
+	// Each call carried its tier's maxTokens and told the SDK not to retry.
+	if len(u.conv.calls) != 2 || aws.ToInt32(u.conv.calls[0].InferenceConfig.MaxTokens) != 4096 || aws.ToInt32(u.conv.calls[1].InferenceConfig.MaxTokens) != 8192 {
+		t.Errorf("calls = %d with maxTokens per tier wrong", len(u.conv.calls))
+	}
+	for i, a := range u.conv.attempts {
+		if a != 1 {
+			t.Errorf("call %d: SDK RetryMaxAttempts = %d, want 1", i, a)
+		}
+	}
+}
+
+func TestEscalationEdgeCases(t *testing.T) {
+	t.Parallel()
+	cutOff := reply{out: answer("cut off", types.StopReasonMaxTokens, 50, 100, unitsTrace(1, 1, 1))}
+	ssnBlocked := &types.ConverseTrace{Guardrail: &types.GuardrailTraceAssessment{
+		OutputAssessments: map[string][]types.GuardrailAssessment{"tierq-default": {pii("US_SOCIAL_SECURITY_NUMBER", types.GuardrailSensitiveInformationPolicyActionBlocked)}},
+	}}
+	tests := []struct {
+		name        string
+		job         Job
+		tiers       func(*tiering.Config)
+		replies     []reply
+		status      string
+		escalations int
+		calls       int
+		check       func(t *testing.T, r Result)
+	}{
+		{"the job's own max_output_tokens caps the next tier too",
+			Job{Task: "summarize", Text: shortDoc, MaxOutputTokens: 100}, nil,
+			[]reply{cutOff}, StatusSucceeded, 0, 1, func(t *testing.T, r Result) {
+				if r.StopReason != "max_tokens" || r.Tier != "economy" {
+					t.Errorf("stop %s tier %s, want the economy answer as it is", r.StopReason, r.Tier)
+				}
+			}},
+		{"the document does not fit the next tier",
+			Job{Task: "summarize", Text: shortDoc}, func(c *tiering.Config) { c.Tiers[1].ContextWindow = c.Tiers[1].MaxOutputTokens + 1 },
+			[]reply{cutOff}, StatusSucceeded, 0, 1, nil},
+		{"escalation disabled",
+			Job{Task: "summarize", Text: shortDoc}, func(c *tiering.Config) { c.Escalation.Enabled = false },
+			[]reply{cutOff}, StatusSucceeded, 0, 1, nil},
+		{"extract answer that is not JSON escalates",
+			Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}}, nil,
+			[]reply{
+				{out: answer("The customer is Acme.", types.StopReasonEndTurn, 50, 10, nil)},
+				{out: answer("```json\n{\"customer\": \"Acme\"}\n```", types.StopReasonEndTurn, 60, 12, nil)},
+			}, StatusSucceeded, 1, 2, func(t *testing.T, r Result) {
+				if string(r.Output.JSON) != `{"customer":"Acme"}` {
+					t.Errorf("output.json = %s, want the fenced object", r.Output.JSON)
+				}
+			}},
+		{"extract answer that stays invalid keeps text only",
+			Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}}, nil,
+			[]reply{
+				{out: answer("no JSON here", types.StopReasonEndTurn, 50, 10, nil)},
+				{out: answer("still none", types.StopReasonEndTurn, 60, 12, nil)},
+			}, StatusSucceeded, 1, 2, func(t *testing.T, r Result) {
+				if r.Output.JSON != nil || r.Output.Text != "still none" {
+					t.Errorf("output = %+v, want the last text and no JSON", r.Output)
+				}
+			}},
+		{"the escalated call is blocked",
+			Job{Task: "summarize", Text: shortDoc}, nil,
+			[]reply{cutOff, {out: answer("Sorry, blocked.", types.StopReasonGuardrailIntervened, 60, 80, ssnBlocked)}},
+			StatusBlocked, 1, 2, func(t *testing.T, r Result) {
+				if r.Guardrail.Action != GuardrailBlocked || r.Usage.InputTokens != 110 || r.Error != nil {
+					t.Errorf("guardrail %+v usage %+v error %+v, want blocked with both calls' usage", r.Guardrail, r.Usage, r.Error)
+				}
+			}},
+		{"the escalated call fails for good",
+			Job{Task: "summarize", Text: shortDoc}, nil,
+			[]reply{cutOff, {err: sdkErr(403, &types.AccessDeniedException{Message: aws.String("no access")})}},
+			StatusFailed, 1, 2, func(t *testing.T, r Result) {
+				if r.Error.Code != CodeAccessDenied || !strings.Contains(r.Error.Message, "claude-haiku") || r.Usage.InputTokens != 50 {
+					t.Errorf("error %+v usage %+v, want access_denied naming the standard model, first call's usage kept", r.Error, r.Usage)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			u := newUnit(t, tt.replies, func(c *Config) {
+				if tt.tiers != nil {
+					tt.tiers(c.Tiers)
+				}
+			})
+			u.process(t, msg(t, tt.job))
+			r := u.result(t, "j1")
+			if r.Status != tt.status || len(r.Escalations) != tt.escalations || len(u.conv.calls) != tt.calls || r.Attempts != tt.calls {
+				t.Fatalf("status %s escalations %d calls %d attempts %d; want %s, %d, %d calls and attempts",
+					r.Status, len(r.Escalations), len(u.conv.calls), r.Attempts, tt.status, tt.escalations, tt.calls)
+			}
+			if tt.check != nil {
+				tt.check(t, r)
+			}
+		})
+	}
+}
+
+func TestResultRecordsTheJobAndTheWorker(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, []reply{{out: answer("billing", types.StopReasonEndTurn, 40, 1, nil)}}, nil)
+	m := msg(t, Job{JobID: "ticket-7", Task: "classify", Text: shortDoc, Labels: []string{"billing", "outage"},
+		Metadata: map[string]string{"tenant": "acme", "ticket": "7"}})
+	u.process(t, m)
+	r := u.result(t, "ticket-7")
+	// The clock ticks 10 ms per reading: start, call begin, call end, finish.
+	want := Timings{
+		EnqueuedAt: fakeStart.Add(-2 * time.Second), StartedAt: fakeStart.Add(10 * time.Millisecond),
+		FinishedAt: fakeStart.Add(40 * time.Millisecond), QueueMs: 2010, ModelMs: 10, TotalMs: 30,
+	}
+	if r.Timings != want {
+		t.Errorf("timings\n got %+v\nwant %+v", r.Timings, want)
+	}
+	if r.Worker != (WorkerInfo{ID: "w1", Version: "v1", ReceiveCount: 3}) {
+		t.Errorf("worker = %+v", r.Worker)
+	}
+	if r.Version != ResultVersion || r.Task != "classify" || r.Metadata["ticket"] != "7" || r.Status != StatusSucceeded {
+		t.Errorf("result = %+v", r)
+	}
+	line := strings.TrimSpace(u.metrics.String())
+	for _, s := range []string{`"JobId":"ticket-7"`, `"Tenant":"acme"`, `"Status":"succeeded"`, `"Timestamp":1795521600040`} {
+		if !strings.Contains(line, s) {
+			t.Errorf("metrics line %s lacks %s", line, s)
+		}
+	}
+	// Logs carry identifiers and outcomes, never the document or the answer.
+	logs := u.logs.String()
+	for _, s := range []string{`"job_id":"ticket-7"`, `"status":"succeeded"`, `"model_id":"us.amazon.nova-micro-v1:0"`, `"attempts":1`} {
+		if !strings.Contains(logs, s) {
+			t.Errorf("logs lack %s:\n%s", s, logs)
+		}
+	}
+	if strings.Contains(logs, "late delivery") {
+		t.Error("logs carry document text")
+	}
+}
+
+func TestUnknownMessageTimeIsNotInvented(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, []reply{{out: answer("ok", types.StopReasonEndTurn, 4, 1, nil)}}, nil)
+	m := msg(t, Job{Task: "summarize", Text: shortDoc})
+	m.SentAt = time.Time{}
+	u.process(t, m)
+	if r := u.result(t, "j1"); !r.Timings.EnqueuedAt.IsZero() || r.Timings.QueueMs != 0 {
+		t.Errorf("timings = %+v, want no queue time without SentAt", r.Timings)
+	}
+}
+
+func TestRetriesThenRelease(t *testing.T) {
+	t.Parallel()
+	throttle := reply{err: sdkErr(429, &types.ThrottlingException{Message: aws.String("slow down")})}
+	u := newUnit(t, []reply{throttle, throttle, throttle}, func(c *Config) {
+		c.Retry = RetryConfig{MaxAttempts: 3, ReleaseDelay: time.Minute}
+	})
+	err := u.p.Process(context.Background(), msg(t, Job{Task: "summarize", Text: shortDoc}))
+	var thr *types.ThrottlingException
+	if retryDelay(err) != time.Minute || !errors.Is(err, ErrRetriesExhausted) || !errors.As(err, &thr) {
+		t.Fatalf("Process = %v, want RetryAfter(1m) wrapping ErrRetriesExhausted and the throttle", err)
+	}
+	if u.store.puts != 0 || u.metrics.Len() != 0 {
+		t.Errorf("%d writes, metrics %q: a released job writes nothing", u.store.puts, u.metrics)
+	}
+	if st := u.p.Stats(); st.Attempts != 3 || st.Throttles != 3 || st.Released != 1 {
+		t.Errorf("stats = %+v, want 3 attempts, 3 throttles, 1 released", st)
+	}
+}
+
+func TestTransientThenSuccessCountsAttempts(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, []reply{
+		{err: sdkErr(503, &types.ServiceUnavailableException{})},
+		{err: sdkErr(429, &types.ThrottlingException{})},
+		{out: answer("fine", types.StopReasonEndTurn, 10, 2, nil)},
+	}, nil)
+	u.process(t, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	r := u.result(t, "j1")
+	if r.Status != StatusSucceeded || r.Attempts != 3 {
+		t.Errorf("status %s attempts %d, want succeeded after 3", r.Status, r.Attempts)
+	}
+	if !strings.Contains(u.metrics.String(), `"Throttles":1,"Attempts":3`) {
+		t.Errorf("metrics %s, want 1 throttle and 3 attempts", u.metrics)
+	}
+}
+
+func TestResultWriteFailureReleases(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, []reply{{out: answer("ok", types.StopReasonEndTurn, 4, 1, nil)}}, nil)
+	u.store.putErr = sdkErr(500, &smithy.GenericAPIError{Code: "InternalError"})
+	err := u.p.Process(context.Background(), msg(t, Job{Task: "summarize", Text: shortDoc}))
+	if retryDelay(err) != DefaultRetryReleaseDelay {
+		t.Fatalf("Process = %v, want RetryAfter(%s)", err, DefaultRetryReleaseDelay)
+	}
+	if u.metrics.Len() != 0 {
+		t.Errorf("metrics %q, want none for an unwritten result", u.metrics)
+	}
+}
+
+func TestDefaultBackoffIsCappedExponentialWithJitter(t *testing.T) {
+	t.Parallel()
+	p, err := New(Config{ResultsBucket: "r", Tiers: tiering.Default(), Retry: RetryConfig{Base: 100 * time.Millisecond, Cap: time.Second}},
+		Deps{Converser: &fakeConverser{}, Store: newFakeStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := p.backoff()
+	for i := range 10 {
+		d, stop := b.Next()
+		if limit := min(100*time.Millisecond<<i, time.Second); stop || d < 0 || d >= limit {
+			t.Errorf("wait %d = %s (stop %v), want within [0, %s)", i, d, stop, limit)
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/tierq/tierq/tiering"
+)
+
+// ResultVersion is the result object version this package writes.
+const ResultVersion = "1"
+
+// Result statuses.
+const (
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusBlocked   = "blocked"
+)
+
+// Result is result v1, written once per job to
+// s3://{results bucket}/{prefix}{job_id}.json. The JSON Schema is
+// pipeline/schema/result.v1.schema.json.
+type Result struct {
+	Version string `json:"version"`
+	JobID   string `json:"job_id"`
+	Status  string `json:"status"`
+	Task    string `json:"task,omitempty"`
+	// Tier, the rule that chose it and a sentence saying why. After an
+	// escalation Tier and ModelID are the tier that produced Output.
+	Tier       string `json:"tier,omitempty"`
+	TierRule   string `json:"tier_rule,omitempty"`
+	TierReason string `json:"tier_reason,omitempty"`
+	ModelID    string `json:"model_id,omitempty"`
+	// Output is the answer: text, and for extract the parsed JSON as well.
+	Output     *Output `json:"output,omitempty"`
+	StopReason string  `json:"stop_reason,omitempty"`
+	// Usage and Cost add up every model call made for the job.
+	Usage     tiering.Usage     `json:"usage"`
+	Cost      tiering.Cost      `json:"cost"`
+	Guardrail *GuardrailOutcome `json:"guardrail,omitempty"`
+	// Attempts counts model calls, throttled and failed ones included.
+	Attempts    int               `json:"attempts"`
+	Escalations []Escalation      `json:"escalations,omitempty"`
+	Timings     Timings           `json:"timings"`
+	Worker      WorkerInfo        `json:"worker"`
+	Error       *ErrorInfo        `json:"error,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+}
+
+// Output is a model's answer.
+type Output struct {
+	Text string `json:"text"`
+	// JSON is set for extract when Text is a valid JSON object.
+	JSON json.RawMessage `json:"json,omitempty"`
+}
+
+// GuardrailOutcome is what the guardrail did to the job.
+type GuardrailOutcome struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+	// Action is none, masked (PII anonymized, job went on) or blocked.
+	Action string `json:"action"`
+	// Policies that fired: sensitive_information, topic, content, word.
+	Policies []string `json:"policies,omitempty"`
+	// PIITypes detected, with what was done: EMAIL:ANONYMIZED, US_SOCIAL_SECURITY_NUMBER:BLOCKED.
+	PIITypes []string `json:"pii_types,omitempty"`
+	// Topics denied, and content filters (PROMPT_ATTACK) that blocked.
+	Topics  []string `json:"topics,omitempty"`
+	Filters []string `json:"filters,omitempty"`
+	// TextUnits billed per policy, input and output together.
+	TextUnits tiering.GuardrailUnits `json:"text_units"`
+}
+
+// Guardrail actions in GuardrailOutcome.Action.
+const (
+	GuardrailNone    = "none"
+	GuardrailMasked  = "masked"
+	GuardrailBlocked = "blocked"
+)
+
+// Escalation records one move to the next tier.
+type Escalation struct {
+	FromTier string `json:"from_tier"`
+	ToTier   string `json:"to_tier"`
+	Reason   string `json:"reason"`
+}
+
+// Timings of the job, in UTC and milliseconds.
+type Timings struct {
+	// EnqueuedAt is when SQS accepted the message (SentTimestamp).
+	EnqueuedAt time.Time `json:"enqueued_at"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	QueueMs    int64     `json:"queue_ms"`
+	// ModelMs is time spent in model calls, retries' backoff excluded.
+	ModelMs int64 `json:"model_ms"`
+	TotalMs int64 `json:"total_ms"`
+}
+
+// WorkerInfo identifies who produced the result.
+type WorkerInfo struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+	// ReceiveCount is how many times SQS had delivered the message.
+	ReceiveCount int `json:"receive_count"`
+}
+
+// ErrorInfo explains a failed job to a person.
+type ErrorInfo struct {
+	// Code is stable, for automation: invalid_job, document_not_found,
+	// document_too_large, bucket_not_allowed, too_large_for_tiers,
+	// model_rejected, access_denied, guardrail_not_found, ...
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
