@@ -22,7 +22,9 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"worker", "receive jobs from SQS and run them through tiers, Bedrock and S3", runWorker},
 		{"sim", "serve the Bedrock Runtime simulator (Converse, ApplyGuardrail, CountTokens)", runSim},
+		{"submit", "enqueue documents as jobs (files, a folder or JSONL); --dry-run plans tiers and cost", runSubmit},
 	}
 }
 

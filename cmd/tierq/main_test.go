@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
+	"github.com/tierq/tierq/internal/app"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +78,65 @@ func TestSimRejectsBadConfig(t *testing.T) {
 	code := run(context.Background(), []string{"sim", "--fault-timeout", "3"}, &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), "timeout") {
 		t.Errorf("exit %d, stderr %q; want 1 and the bad setting named", code, errOut.String())
+	}
+}
+
+func TestWorkerEnvListMatchesFlags(t *testing.T) {
+	var s app.Settings
+	fs, _, _, _ := workerFlags(&s, io.Discard)
+	want := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { want[envName(f.Name)] = true })
+	got := map[string]bool{}
+	for _, e := range workerEnv {
+		got[e] = true
+	}
+	for e := range want {
+		if !got[e] {
+			t.Errorf("workerEnv lacks %s", e)
+		}
+	}
+	for e := range got {
+		if !want[e] {
+			t.Errorf("workerEnv lists %s, which no flag reads", e)
+		}
+	}
+}
+
+func TestWorkerSettingsPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	cfg := dir + "/worker.yaml"
+	if err := os.WriteFile(cfg, []byte("queue_url: file-q\nconcurrency: 3\ninput_buckets: [a, b]\nwait_time: 5s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TIERQ_CONFIG": cfg, "TIERQ_CONCURRENCY": "5", "TIERQ_RESULTS_BUCKET": "env-bucket"}
+	s, _, _, err := parseWorkerSettings([]string{"--concurrency", "7"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.QueueURL != "file-q" || s.Concurrency != 7 || s.ResultsBucket != "env-bucket" || s.WaitTime != 5*time.Second ||
+		len(s.InputBuckets) != 2 || s.DrainTimeout != 25*time.Second {
+		t.Errorf("settings = %+v: want queue from file, concurrency from flag (7), bucket from env, wait 5s from file, drain default", s)
+	}
+
+	if err := os.WriteFile(cfg, []byte("queue_ur1: typo\nconcurrency: many\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, err = parseWorkerSettings(nil, func(k string) string { return env[k] }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "queue_ur1") || !strings.Contains(err.Error(), "concurrency") {
+		t.Errorf("bad file: %v; want both the unknown key and the bad value reported", err)
+	}
+}
+
+func TestWorkerReportsEveryMissingSetting(t *testing.T) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"worker", "--concurrency", "0", "--wait-time", "30s"}, &out, &errOut)
+	for _, want := range []string{"QueueURL", "DeadLetterQueueURL", "results bucket", "WaitTime", "tierq worker --help"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr does not mention %s:\n%s", want, errOut.String())
+		}
+	}
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
 	}
 }
