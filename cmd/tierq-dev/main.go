@@ -1,6 +1,7 @@
-// Command tierq-dev is the development entry point: it runs tierq on embedded
-// emulators (`tierq-dev demo`). It links the emulators, so it is never shipped
-// in the worker image; production runs cmd/tierq.
+// Command tierq-dev is the development entry point: `tierq-dev demo` runs
+// tierq on embedded emulators (kumo for SQS and S3, the Bedrock simulator).
+// It links the emulators, so it is never built into the worker image;
+// production runs cmd/tierq.
 package main
 
 import (
@@ -23,11 +24,15 @@ func main() {
 	}
 	fs := flag.NewFlagSet("tierq-dev demo", flag.ExitOnError)
 	var opts demo.Options
-	fs.StringVar(&opts.Docs, "docs", "testdata/sim/docs", "folder of .txt documents")
-	fs.StringVar(&opts.Out, "out", "demo-out", "folder for the outputs")
-	fs.StringVar(&opts.Model, "model", "us.amazon.nova-micro-v1:0", "model ID")
+	fs.StringVar(&opts.Corpus, "corpus", "testdata/corpus", "folder with jobs.jsonl, docs.jsonl and malformed/")
+	fs.StringVar(&opts.Out, "out", "demo-out", "folder for results, dead letters, metrics and logs")
+	fs.IntVar(&opts.Workers, "workers", 2, "workers to run in-process")
+	fs.IntVar(&opts.Concurrency, "concurrency", 6, "job slots per worker")
+	fs.Float64Var(&opts.LatencyScale, "latency-scale", 0.05, "multiplier of the simulated model latency")
+	fs.Float64Var(&opts.FaultRate, "fault-rate", 0.05, "fraction of economy-model calls failing with 503 (negative: none)")
+	fs.DurationVar(&opts.Timeout, "timeout", 0, "how long to wait for the queue to drain (default 3m)")
 	fs.Parse(os.Args[2:])
-	if err := demo.Run(ctx, opts, os.Stdout); err != nil {
+	if _, err := demo.Run(ctx, opts, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}

@@ -2,102 +2,336 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"net/http/httptest"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-	"text/tabwriter"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/tierq/tierq/internal/app"
 	"github.com/tierq/tierq/internal/bedrocksim"
+	"github.com/tierq/tierq/internal/submit"
+	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/tiering"
+	"github.com/tierq/tierq/worker"
 )
 
-// Options configure a demo run.
+// Options configure a demo run. Zero values take the defaults in brackets.
 type Options struct {
-	// Docs is a folder of .txt documents to send through the simulator.
-	Docs string
-	// Out is the folder the model outputs are written to.
+	// Corpus is the folder with jobs.jsonl, docs.jsonl and malformed/
+	// [testdata/corpus].
+	Corpus string
+	// Out is where results, dead letters, metrics and logs are written [demo-out].
 	Out string
-	// Model is the model ID every document goes to.
-	Model string
+	// Workers is the number of worker processes simulated in-process [2],
+	// each with Concurrency job slots [6].
+	Workers     int
+	Concurrency int
+	// LatencyScale multiplies the simulator's model latencies [0.05].
+	LatencyScale float64
+	// FaultRate is the fraction of economy-model calls failing with 503, to
+	// show retries [0.05]; negative for none.
+	FaultRate float64
+	// Timeout bounds the wait for the queue to drain [3m].
+	Timeout time.Duration
 }
 
-// Run sends every document in opts.Docs through the Bedrock simulator with the
-// default guardrail, using the real SDK client, writes each output to opts.Out
-// and prints a summary to w.
-func Run(ctx context.Context, opts Options, w io.Writer) error {
-	files, err := filepath.Glob(filepath.Join(opts.Docs, "*.txt"))
-	if err != nil || len(files) == 0 {
-		return fmt.Errorf("no .txt documents in %s", opts.Docs)
+func (o *Options) defaults() {
+	if o.Corpus == "" {
+		o.Corpus = "testdata/corpus"
 	}
-	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
-		return fmt.Errorf("create output folder: %w", err)
+	if o.Out == "" {
+		o.Out = "demo-out"
 	}
-	sim, err := bedrocksim.New(bedrocksim.DefaultConfig())
+	if o.Workers == 0 {
+		o.Workers = 2
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 6
+	}
+	if o.LatencyScale == 0 {
+		o.LatencyScale = 0.05
+	}
+	if o.FaultRate == 0 {
+		o.FaultRate = 0.05
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 3 * time.Minute
+	}
+}
+
+const (
+	queueName     = "tierq-demo-jobs"
+	resultsBucket = "tierq-demo-results"
+	inputBucket   = "tierq-demo-inputs"
+)
+
+// Run is `make demo`: it starts the embedded stack, submits the corpus, runs
+// workers until every job has a result or a dead letter, then writes what
+// happened to opts.Out and prints a summary to w.
+func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
+	opts.defaults()
+	started := time.Now()
+	for _, dir := range []string{"results", "dead-letter"} {
+		if err := os.RemoveAll(filepath.Join(opts.Out, dir)); err != nil {
+			return nil, fmt.Errorf("clean output folder: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Join(opts.Out, dir), 0o755); err != nil {
+			return nil, fmt.Errorf("create output folder: %w", err)
+		}
+	}
+
+	simCfg := bedrocksim.DefaultConfig()
+	simCfg.LatencyScale = opts.LatencyScale
+	simCfg.Minute = 2 * time.Second // a compressed minute, so throttles clear quickly
+	tiers := tiering.Default()
+	if opts.FaultRate > 0 {
+		m := simCfg.Models[tiers.Tiers[0].ModelID]
+		m.Faults.ServiceUnavailable = opts.FaultRate
+		simCfg.Models[tiers.Tiers[0].ModelID] = m
+	}
+	// A small premium quota, so the run shows throttling and recovery.
+	premium := tiers.Tiers[len(tiers.Tiers)-1].ModelID
+	m := simCfg.Models[premium]
+	m.RPM = 4
+	simCfg.Models[premium] = m
+
+	st, err := NewStack(simCfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	srv := httptest.NewServer(sim)
-	defer srv.Close()
-	client := bedrockruntime.New(bedrockruntime.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider("demo", "demo", ""),
-	})
+	defer st.Close()
+	fmt.Fprintf(w, "embedded stack: SQS and S3 (kumo) and Bedrock (simulator) on loopback\n")
+	qs, err := st.CreateQueues(ctx, queueName, 5)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.CreateBuckets(ctx, resultsBucket, inputBucket); err != nil {
+		return nil, err
+	}
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DOCUMENT\tSTOP REASON\tINPUT\tOUTPUT\tGUARDRAIL")
-	for _, f := range files {
-		text, err := os.ReadFile(f)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", f, err)
-		}
-		out, err := client.Converse(ctx, &bedrockruntime.ConverseInput{
-			ModelId: aws.String(opts.Model),
-			System:  []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: "Summarize the document in a few sentences."}},
-			Messages: []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{
-				&types.ContentBlockMemberGuardContent{Value: &types.GuardrailConverseContentBlockMemberText{
-					Value: types.GuardrailConverseTextBlock{Text: aws.String(string(text))}}},
-			}}},
-			InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(400)},
-			GuardrailConfig: &types.GuardrailConfiguration{GuardrailIdentifier: aws.String(bedrocksim.DefaultGuardrailID),
-				GuardrailVersion: aws.String("1"), Trace: types.GuardrailTraceEnabled},
-		})
-		if err != nil {
-			return fmt.Errorf("converse %s: %w", filepath.Base(f), err)
-		}
-		answer := out.Output.(*types.ConverseOutputMemberMessage).Value.Content[0].(*types.ContentBlockMemberText).Value
-		name := strings.TrimSuffix(filepath.Base(f), ".txt")
-		if err := os.WriteFile(filepath.Join(opts.Out, name+".out.txt"), []byte(answer+"\n"), 0o644); err != nil {
-			return fmt.Errorf("write output: %w", err)
-		}
-		verdict := "none"
-		if out.Trace != nil && out.Trace.Guardrail != nil {
-			verdict = guardrailVerdict(out.Trace.Guardrail)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", name, out.StopReason, *out.Usage.InputTokens, *out.Usage.OutputTokens, verdict)
+	// Submit the corpus as upstream would, then the malformed messages raw.
+	fmt.Fprintf(w, "submitting %s\n", opts.Corpus)
+	deps := submit.Deps{Queue: st.SQS, Uploader: st.S3, Tiers: tiers}
+	sent, err := submit.Run(ctx, submit.Options{
+		Paths:    []string{filepath.Join(opts.Corpus, "jobs.jsonl"), filepath.Join(opts.Corpus, "docs.jsonl")},
+		QueueURL: qs.URL, InputBucket: inputBucket, InlineLimit: 64 << 10,
+	}, deps, w, io.Discard)
+	if err != nil {
+		return nil, fmt.Errorf("submit corpus: %w", err)
 	}
-	tw.Flush()
-	fmt.Fprintf(w, "\noutputs written to %s\n", opts.Out)
-	return nil
+	malformed, err := filepath.Glob(filepath.Join(opts.Corpus, "malformed", "*"))
+	if err != nil {
+		return nil, err
+	}
+	raw, err := submit.Run(ctx, submit.Options{Paths: malformed, QueueURL: qs.URL, Raw: true}, deps, io.Discard, io.Discard)
+	if err != nil {
+		return nil, fmt.Errorf("submit malformed messages: %w", err)
+	}
+	fmt.Fprintf(w, "submitted %d jobs (%d uploaded to s3://%s) and %d malformed messages\n",
+		sent.Sent, sent.Uploaded, inputBucket, raw.Sent)
+
+	logFile, err := os.Create(filepath.Join(opts.Out, "worker.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	metricsFile, err := os.Create(filepath.Join(opts.Out, "metrics.emf"))
+	if err != nil {
+		return nil, err
+	}
+	defer metricsFile.Close()
+	log := slog.New(slog.NewJSONHandler(logFile, nil))
+	metrics := &lockedWriter{w: metricsFile}
+
+	workers := make([]*app.Worker, opts.Workers)
+	for i := range workers {
+		workers[i], err = app.New(app.Settings{
+			QueueURL: qs.URL, DeadLetterQueueURL: qs.DLQURL, ResultsBucket: resultsBucket,
+			InputBuckets: []string{inputBucket}, Concurrency: opts.Concurrency, WaitTime: time.Second,
+			VisibilityTimeout: 30 * time.Second, ReleaseDelay: time.Second, DrainTimeout: 5 * time.Second,
+			WorkerID: fmt.Sprintf("demo-worker-%d", i+1), Version: "demo",
+		}, app.Clients{Queue: st.SQS, Store: st.S3, Converser: st.Bedrock}, metrics, log.With("worker", i+1))
+		if err != nil {
+			return nil, err
+		}
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var g errgroup.Group
+	for _, wk := range workers {
+		g.Go(func() error { return wk.Run(runCtx) })
+	}
+	fmt.Fprintf(w, "running %d workers × %d slots until every job has a result\n", opts.Workers, opts.Concurrency)
+
+	waitErr := waitDrained(ctx, st, qs, sent.Sent, raw.Sent, opts.Timeout, w)
+	stop()
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	if waitErr != nil {
+		return nil, waitErr
+	}
+
+	rep, err := collect(ctx, st, qs, opts.Out, tiers)
+	if err != nil {
+		return nil, err
+	}
+	for _, wk := range workers {
+		s := wk.Stats()
+		rep.Released += s.Released
+	}
+	rep.Elapsed = time.Since(started)
+	rep.Print(w, opts.Out)
+	return rep, nil
 }
 
-func guardrailVerdict(tr *types.GuardrailTraceAssessment) string {
-	var hits []string
-	for _, a := range tr.InputAssessment {
-		if a.SensitiveInformationPolicy != nil {
-			for _, e := range a.SensitiveInformationPolicy.PiiEntities {
-				hits = append(hits, fmt.Sprintf("%s %s", e.Type, e.Action))
+// waitDrained polls until the job queue is empty twice in a row (every
+// message deleted: done, failed with a result, or dead-lettered), printing
+// progress.
+func waitDrained(ctx context.Context, st *Stack, qs Queues, jobs, malformed int, timeout time.Duration, w io.Writer) error {
+	deadline := time.Now().Add(timeout)
+	last, empty := "", 0
+	for {
+		done, err := countObjects(ctx, st, resultsBucket)
+		if err != nil {
+			return err
+		}
+		dl, err := queueDepth(ctx, st, qs.DLQURL)
+		if err != nil {
+			return err
+		}
+		left, err := queueDepth(ctx, st, qs.URL)
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf("  %d results, %d dead-lettered, %d messages left of %d jobs and %d malformed messages",
+			done, dl, left, jobs, malformed)
+		if line != last {
+			fmt.Fprintln(w, line)
+			last = line
+		}
+		if left == 0 {
+			empty++
+		} else {
+			empty = 0
+		}
+		if empty >= 2 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("queue did not drain within %s: %d messages left (see worker.log)", timeout, left)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func countObjects(ctx context.Context, st *Stack, bucket string) (int, error) {
+	n := 0
+	p := s3.NewListObjectsV2Paginator(st.S3, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("list results: %w", err)
+		}
+		n += len(page.Contents)
+	}
+	return n, nil
+}
+
+func queueDepth(ctx context.Context, st *Stack, url string) (int, error) {
+	out, err := st.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		return 0, fmt.Errorf("read queue depth: %w", err)
+	}
+	var n, m int
+	fmt.Sscan(out.Attributes["ApproximateNumberOfMessages"], &n)
+	fmt.Sscan(out.Attributes["ApproximateNumberOfMessagesNotVisible"], &m)
+	return n + m, nil
+}
+
+// collect reads every result and dead letter, writes them under out and
+// builds the report.
+func collect(ctx context.Context, st *Stack, qs Queues, out string, tiers *tiering.Config) (*Report, error) {
+	rep := newReport(tiers)
+	p := s3.NewListObjectsV2Paginator(st.S3, &s3.ListObjectsV2Input{Bucket: aws.String(resultsBucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list results: %w", err)
+		}
+		for _, obj := range page.Contents {
+			got, err := st.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(resultsBucket), Key: obj.Key})
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", *obj.Key, err)
+			}
+			body, err := io.ReadAll(got.Body)
+			got.Body.Close()
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", *obj.Key, err)
+			}
+			var r pipeline.Result
+			if err := json.Unmarshal(body, &r); err != nil {
+				return nil, fmt.Errorf("result %s is not valid JSON: %w", *obj.Key, err)
+			}
+			if err := os.WriteFile(filepath.Join(out, "results", filepath.Base(*obj.Key)), body, 0o644); err != nil {
+				return nil, err
+			}
+			rep.add(r)
+		}
+	}
+	for {
+		msgs, err := st.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(qs.DLQURL),
+			MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: []string{"All"}})
+		if err != nil {
+			return nil, fmt.Errorf("read dead-letter queue: %w", err)
+		}
+		if len(msgs.Messages) == 0 {
+			break
+		}
+		for _, m := range msgs.Messages {
+			reason := ""
+			if a, ok := m.MessageAttributes[worker.AttrDeadLetterReason]; ok && a.StringValue != nil {
+				reason = *a.StringValue
+			}
+			dl := DeadLetter{MessageID: aws.ToString(m.MessageId), Reason: reason, Body: aws.ToString(m.Body)}
+			rep.DeadLetters = append(rep.DeadLetters, dl)
+			b, _ := json.MarshalIndent(dl, "", "  ")
+			if err := os.WriteFile(filepath.Join(out, "dead-letter", dl.MessageID+".json"), b, 0o644); err != nil {
+				return nil, err
+			}
+			if _, err := st.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(qs.DLQURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				return nil, fmt.Errorf("delete dead letter: %w", err)
 			}
 		}
 	}
-	if len(hits) == 0 {
-		return "none"
-	}
-	return strings.Join(hits, ", ")
+	rep.Sim = st.Sim.Stats()
+	return rep, nil
+}
+
+// lockedWriter serialises the workers' metric lines into one file.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
