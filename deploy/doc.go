@@ -1,0 +1,5 @@
+// Package deploy holds tierq's deployment files (docker-compose.yml at the
+// repository root, the ECS task definition, the worker's IAM policy, the
+// LocalStack init hook) and the tests that keep them correct on machines
+// without Docker or AWS. It has no code of its own.
+package deploy
