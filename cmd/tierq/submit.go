@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tierq/tierq/internal/app"
 	"github.com/tierq/tierq/internal/submit"
-	"github.com/tierq/tierq/tiering"
 )
 
 func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -75,7 +75,7 @@ flags:
 	var deps submit.Deps
 	if o.DryRun {
 		// Tiers matter only to the plan; a real run leaves them to the worker.
-		if deps.Tiers, err = loadTiers(*tiersFile); err != nil {
+		if deps.Tiers, err = app.LoadTiers(*tiersFile); err != nil {
 			return err
 		}
 	} else {
@@ -93,17 +93,6 @@ flags:
 	o.Terminal = isTerminal(stderr)
 	_, err = submit.Run(ctx, o, deps, stderr, stdout)
 	return err
-}
-
-func loadTiers(path string) (*tiering.Config, error) {
-	if path == "" {
-		return tiering.Default(), nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read tiers file: %w", err)
-	}
-	return tiering.Load(data)
 }
 
 // isTerminal reports whether w is a terminal, where a progress bar can be

@@ -141,7 +141,7 @@ func TestSubmitSendsWithFlagsAndEnv(t *testing.T) {
 	if err := json.Unmarshal([]byte(aws.ToString(got.Messages[0].Body)), &j); err != nil {
 		t.Fatal(err)
 	}
-	if j.JobID != "cmd-Ticket-7" || j.Task != "classify" || !slices.Equal(j.Labels, []string{"billing", "outage"}) || j.Metadata["tenant"] != "acme" {
-		t.Errorf("job %+v; want cmd-Ticket-7, classify, [billing outage], tenant acme", j)
+	if j.JobID != "cmd-Ticket-7.txt" || j.Task != "classify" || !slices.Equal(j.Labels, []string{"billing", "outage"}) || j.Metadata["tenant"] != "acme" {
+		t.Errorf("job %+v; want cmd-Ticket-7.txt, classify, [billing outage], tenant acme", j)
 	}
 }

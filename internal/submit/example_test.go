@@ -40,6 +40,6 @@ func ExampleJobIDFromFileName() {
 	fmt.Println(submit.JobIDFromFileName("", "reports/Q3 report (final).txt"))
 	fmt.Println(submit.JobIDFromFileName("run2-", "reports/Q3 report (final).txt"))
 	// Output:
-	// Q3-report-final
-	// run2-Q3-report-final
+	// Q3-report-final.txt
+	// run2-Q3-report-final.txt
 }

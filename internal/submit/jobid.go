@@ -2,7 +2,6 @@ package submit
 
 import (
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/tierq/tierq/pipeline"
@@ -12,22 +11,39 @@ import (
 const fallbackID = "doc"
 
 // JobIDFromFileName derives a job ID from a document's file name: the base
-// name without its extension, every run of characters outside A-Z a-z 0-9
+// name with its extension, every run of characters outside A-Z a-z 0-9
 // . _ - replaced by one "-", leading and trailing . _ - trimmed, prefixed
 // with prefix and cut to pipeline.MaxJobIDLen. A name with nothing usable
 // becomes "doc". prefix must itself be valid (Options.Validate checks it).
 //
-// The result is deterministic, so resubmitting the same folder gives the
-// same IDs and the worker's one-result-per-job rule makes reruns no-ops;
-// use a new prefix to run the documents again.
+// The result is deterministic and depends on the file alone (never on what
+// else is in the folder), so resubmitting the same folder gives the same IDs
+// and the worker's one-result-per-job rule makes reruns no-ops; use a new
+// prefix to run the documents again. The extension stays in the ID so that
+// a.txt and a.md never share one result.
 func JobIDFromFileName(prefix, name string) string {
 	base := filepath.Base(name)
-	if ext := filepath.Ext(base); ext != base {
-		base = strings.TrimSuffix(base, ext)
+	ext := filepath.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	if stem == "" { // ".profile": the whole name is the stem
+		stem, ext = base, ""
 	}
+	id := sanitize(stem)
+	if id == "" {
+		id = fallbackID
+	}
+	if e := sanitize(strings.TrimPrefix(ext, ".")); e != "" {
+		id += "." + e
+	}
+	return cut(prefix+id, pipeline.MaxJobIDLen)
+}
+
+// sanitize replaces every run of characters outside A-Z a-z 0-9 . _ - by one
+// "-" and trims leading and trailing . _ -.
+func sanitize(s string) string {
 	var b strings.Builder
 	dash := false
-	for _, r := range base {
+	for _, r := range s {
 		if r < 128 && (isAlnum(byte(r)) || r == '.' || r == '_' || r == '-') {
 			b.WriteRune(r)
 			dash = false
@@ -38,11 +54,7 @@ func JobIDFromFileName(prefix, name string) string {
 			dash = true
 		}
 	}
-	id := strings.Trim(b.String(), "._-")
-	if id == "" {
-		id = fallbackID
-	}
-	return cut(prefix+id, pipeline.MaxJobIDLen)
+	return strings.Trim(b.String(), "._-")
 }
 
 // cut shortens an ASCII ID to n bytes, trimming what would end it oddly.
@@ -59,18 +71,3 @@ func isAlnum(c byte) bool {
 
 // idSet is the job IDs used in one run, with where each was first used.
 type idSet map[string]string
-
-// unique returns id, or id with the smallest suffix -2, -3, ... that is not
-// yet used, still within pipeline.MaxJobIDLen. It does not claim the result.
-func (s idSet) unique(id string) string {
-	if _, used := s[id]; !used {
-		return id
-	}
-	for n := 2; ; n++ {
-		suffix := "-" + strconv.Itoa(n)
-		c := cut(id, pipeline.MaxJobIDLen-len(suffix)) + suffix
-		if _, used := s[c]; !used {
-			return c
-		}
-	}
-}

@@ -195,7 +195,13 @@ func (r *runner) job(in input) (pipeline.Job, error) {
 		return pipeline.Job{}, err
 	}
 	j := fileJob(r.opts, text)
-	j.JobID = r.ids.unique(JobIDFromFileName(r.opts.JobIDPrefix, in.path))
+	j.JobID = JobIDFromFileName(r.opts.JobIDPrefix, in.path)
+	// Two names that sanitize to one ID are refused rather than renamed: a
+	// suffix would depend on what else is being sent, and a later run could
+	// attach an earlier document's result to a different file.
+	if first, dup := r.ids[j.JobID]; dup {
+		return j, fmt.Errorf("%w %q: %s and %s both map to it; rename one", ErrDuplicateJobID, j.JobID, first, in.source)
+	}
 	if err := j.Validate(); err != nil {
 		return j, err
 	}

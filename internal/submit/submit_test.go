@@ -27,19 +27,21 @@ func TestJobIDFromFileName(t *testing.T) {
 	cases := []struct {
 		prefix, name, want string
 	}{
-		{"", "report.txt", "report"},
-		{"", "/data/in/Q3 report (final).txt", "Q3-report-final"},
-		{"", "archive.tar.gz", "archive.tar"},
+		{"", "report.txt", "report.txt"},
+		{"", "report.md", "report.md"},
+		{"", "/data/in/Q3 report (final).txt", "Q3-report-final.txt"},
+		{"", "archive.tar.gz", "archive.tar.gz"},
 		{"", "noext", "noext"},
-		{"", "__init__.py", "init"},
-		{"", "-leading-dash.txt", "leading-dash"},
-		{"", "café menu.md", "caf-menu"},
-		{"", "日本語.txt", "doc"},
-		{"", "!!!.txt", "doc"},
-		{"", "a  +  b.txt", "a-b"},
-		{"", "v1.2_notes.txt", "v1.2_notes"},
-		{"run7-", "a.txt", "run7-a"},
-		{"run7-", "!!!.txt", "run7-doc"},
+		{"", ".profile", "profile"},
+		{"", "__init__.py", "init.py"},
+		{"", "-leading-dash.txt", "leading-dash.txt"},
+		{"", "café menu.md", "caf-menu.md"},
+		{"", "日本語.txt", "doc.txt"},
+		{"", "!!!.txt", "doc.txt"},
+		{"", "a  +  b.txt", "a-b.txt"},
+		{"", "v1.2_notes.txt", "v1.2_notes.txt"},
+		{"run7-", "a.txt", "run7-a.txt"},
+		{"run7-", "!!!.txt", "run7-doc.txt"},
 		{"", strings.Repeat("x", 200) + ".txt", strings.Repeat("x", 128)},
 		{"p-", strings.Repeat("y", 126) + "-z.txt", "p-" + strings.Repeat("y", 126)},
 	}
@@ -57,7 +59,7 @@ func TestJobIDFromFileName(t *testing.T) {
 	}
 }
 
-func TestFolderCollidingNamesGetSuffixes(t *testing.T) {
+func TestFolderCollidingNamesAreRefused(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	for _, name := range []string{"a b.txt", "a-b.txt", "a-b.md", ".hidden.txt", "c.txt"} {
@@ -74,14 +76,20 @@ func TestFolderCollidingNamesGetSuffixes(t *testing.T) {
 	q := &fakeQueue{}
 	opts := sendOpts(dir)
 	opts.Tenant = "acme"
+	opts.AllowInvalid = true
 	sum, err := submit.Run(context.Background(), opts, submit.Deps{Queue: q}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Sorted by name: "a b.txt" < "a-b.md" < "a-b.txt" < "c.txt".
-	want := []string{"a-b", "a-b-2", "a-b-3", "c"}
+	// Sorted by name: "a b.txt" < "a-b.md" < "a-b.txt" < "c.txt". "a b.txt"
+	// and "a-b.txt" both map to a-b.txt: the second is refused, never renamed,
+	// so an ID never depends on which other files are sent with it.
+	want := []string{"a-b.txt", "a-b.md", "c.txt"}
 	if !slices.Equal(sum.SentJobIDs, want) {
 		t.Errorf("sent job IDs %q, want %q (hidden files and subfolders skipped)", sum.SentJobIDs, want)
+	}
+	if len(sum.Skipped) != 1 || !errors.Is(sum.Skipped[0].Err, submit.ErrDuplicateJobID) {
+		t.Errorf("skipped %v, want a-b.txt refused as a duplicate", sum.Skipped)
 	}
 	for _, body := range q.bodies(t) {
 		j, err := pipeline.ParseJob([]byte(body))
@@ -377,7 +385,7 @@ func TestLargeDocumentGoesByReference(t *testing.T) {
 		if sum.Uploaded != 1 || sum.Sent != 2 {
 			t.Errorf("uploaded %d sent %d, want 1 and 2", sum.Uploaded, sum.Sent)
 		}
-		key := "tierq-inputs/inputs/big-report.txt"
+		key := "tierq-inputs/inputs/big-report.txt.txt"
 		if !bytes.Equal(up.objects[key], big) {
 			t.Errorf("object %s has %d bytes, want the document's %d", key, len(up.objects[key]), len(big))
 		}
@@ -410,8 +418,8 @@ func TestLargeDocumentGoesByReference(t *testing.T) {
 		if !errors.Is(err, submit.ErrFailed) {
 			t.Errorf("Run error = %v, want ErrFailed", err)
 		}
-		if len(sum.Failed) != 1 || !errors.Is(sum.Failed[0].Err, submit.ErrNoInputBucket) || sum.Failed[0].JobID != "big-report" {
-			t.Errorf("failed %v, want big-report with ErrNoInputBucket", sum.Failed)
+		if len(sum.Failed) != 1 || !errors.Is(sum.Failed[0].Err, submit.ErrNoInputBucket) || sum.Failed[0].JobID != "big-report.txt" {
+			t.Errorf("failed %v, want big-report.txt with ErrNoInputBucket", sum.Failed)
 		}
 		if sum.Sent != 1 {
 			t.Errorf("sent %d, want the small one", sum.Sent)
