@@ -202,9 +202,11 @@ func TestIAMPolicyCoversTheWorkersCalls(t *testing.T) {
 	}
 	// Every API the worker calls, by the IAM action that authorises it
 	// (DeleteMessageBatch is sqs:DeleteMessage, HeadObject is s3:GetObject,
-	// Converse is bedrock:InvokeModel, a guardrail on Converse needs ApplyGuardrail).
+	// Converse is bedrock:InvokeModel, a guardrail on Converse needs
+	// ApplyGuardrail). Without s3:ListBucket S3 answers 403, not 404, for a
+	// missing key, and every job would look as if its result might exist.
 	for _, a := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-		"sqs:SendMessage", "s3:GetObject", "s3:PutObject", "bedrock:InvokeModel", "bedrock:ApplyGuardrail"} {
+		"sqs:SendMessage", "s3:GetObject", "s3:PutObject", "s3:ListBucket", "bedrock:InvokeModel", "bedrock:ApplyGuardrail"} {
 		if !allowed[a] {
 			t.Errorf("policy does not allow %s", a)
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -69,11 +70,22 @@ func (o *Options) defaults() {
 	}
 }
 
-const (
-	queueName     = "tierq-demo-jobs"
-	resultsBucket = "tierq-demo-results"
-	inputBucket   = "tierq-demo-inputs"
-)
+// names are one run's queue and buckets. kumo keeps one store per process,
+// so each run in a process (tests run the demo more than once) gets its own.
+type names struct {
+	queue, results, inputs string
+}
+
+var runs atomic.Int64
+
+func newNames() names {
+	n := runs.Add(1)
+	suffix := ""
+	if n > 1 {
+		suffix = fmt.Sprintf("-%d", n)
+	}
+	return names{queue: "tierq-demo-jobs" + suffix, results: "tierq-demo-results" + suffix, inputs: "tierq-demo-inputs" + suffix}
+}
 
 // Run is `make demo`: it starts the embedded stack, submits the corpus, runs
 // workers until every job has a result or a dead letter, then writes what
@@ -111,11 +123,14 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 	}
 	defer st.Close()
 	fmt.Fprintf(w, "embedded stack: SQS and S3 (kumo) and Bedrock (simulator) on loopback\n")
-	qs, err := st.CreateQueues(ctx, queueName, 5)
+	nm := newNames()
+	// A high redrive count: the queue's redrive is the last safety net, and
+	// throttled jobs are released and redelivered while a model is at quota.
+	qs, err := st.CreateQueues(ctx, nm.queue, 50)
 	if err != nil {
 		return nil, err
 	}
-	if err := st.CreateBuckets(ctx, resultsBucket, inputBucket); err != nil {
+	if err := st.CreateBuckets(ctx, nm.results, nm.inputs); err != nil {
 		return nil, err
 	}
 
@@ -124,7 +139,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 	deps := submit.Deps{Queue: st.SQS, Uploader: st.S3, Tiers: tiers}
 	sent, err := submit.Run(ctx, submit.Options{
 		Paths:    []string{filepath.Join(opts.Corpus, "jobs.jsonl"), filepath.Join(opts.Corpus, "docs.jsonl")},
-		QueueURL: qs.URL, InputBucket: inputBucket, InlineLimit: 64 << 10,
+		QueueURL: qs.URL, InputBucket: nm.inputs, InlineLimit: 64 << 10,
 	}, deps, w, io.Discard)
 	if err != nil {
 		return nil, fmt.Errorf("submit corpus: %w", err)
@@ -138,7 +153,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 		return nil, fmt.Errorf("submit malformed messages: %w", err)
 	}
 	fmt.Fprintf(w, "submitted %d jobs (%d uploaded to s3://%s) and %d malformed messages\n",
-		sent.Sent, sent.Uploaded, inputBucket, raw.Sent)
+		sent.Sent, sent.Uploaded, nm.inputs, raw.Sent)
 
 	logFile, err := os.Create(filepath.Join(opts.Out, "worker.log"))
 	if err != nil {
@@ -156,8 +171,8 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 	workers := make([]*app.Worker, opts.Workers)
 	for i := range workers {
 		workers[i], err = app.New(app.Settings{
-			QueueURL: qs.URL, DeadLetterQueueURL: qs.DLQURL, ResultsBucket: resultsBucket,
-			InputBuckets: []string{inputBucket}, Concurrency: opts.Concurrency, WaitTime: time.Second,
+			QueueURL: qs.URL, DeadLetterQueueURL: qs.DLQURL, ResultsBucket: nm.results,
+			InputBuckets: []string{nm.inputs}, Concurrency: opts.Concurrency, WaitTime: time.Second,
 			VisibilityTimeout: 30 * time.Second, ReleaseDelay: time.Second, DrainTimeout: 5 * time.Second,
 			WorkerID: fmt.Sprintf("demo-worker-%d", i+1), Version: "demo",
 		}, app.Clients{Queue: st.SQS, Store: st.S3, Converser: st.Bedrock}, metrics, log.With("worker", i+1))
@@ -173,7 +188,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 	}
 	fmt.Fprintf(w, "running %d workers × %d slots until every job has a result\n", opts.Workers, opts.Concurrency)
 
-	waitErr := waitDrained(ctx, st, qs, sent.Sent, raw.Sent, opts.Timeout, w)
+	waitErr := waitDrained(ctx, st, qs, nm.results, sent.Sent, raw.Sent, opts.Timeout, w)
 	stop()
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
@@ -182,7 +197,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 		return nil, waitErr
 	}
 
-	rep, err := collect(ctx, st, qs, opts.Out, tiers)
+	rep, err := collect(ctx, st, qs, nm.results, opts.Out, tiers)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +213,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 // waitDrained polls until the job queue is empty twice in a row (every
 // message deleted: done, failed with a result, or dead-lettered), printing
 // progress.
-func waitDrained(ctx context.Context, st *Stack, qs Queues, jobs, malformed int, timeout time.Duration, w io.Writer) error {
+func waitDrained(ctx context.Context, st *Stack, qs Queues, resultsBucket string, jobs, malformed int, timeout time.Duration, w io.Writer) error {
 	deadline := time.Now().Add(timeout)
 	last, empty := "", 0
 	for {
@@ -267,7 +282,7 @@ func queueDepth(ctx context.Context, st *Stack, url string) (int, error) {
 
 // collect reads every result and dead letter, writes them under out and
 // builds the report.
-func collect(ctx context.Context, st *Stack, qs Queues, out string, tiers *tiering.Config) (*Report, error) {
+func collect(ctx context.Context, st *Stack, qs Queues, resultsBucket, out string, tiers *tiering.Config) (*Report, error) {
 	rep := newReport(tiers)
 	p := s3.NewListObjectsV2Paginator(st.S3, &s3.ListObjectsV2Input{Bucket: aws.String(resultsBucket)})
 	for p.HasMorePages() {
