@@ -33,8 +33,12 @@ type Message struct {
 //   - any other error: treated as transient and released after
 //     Config.ReleaseDelay. The queue's redrive policy is the last safety net.
 //
-// The context is cancelled when the worker gives up on the message (shutdown
-// past the drain window); the processor must then return promptly.
+// The context is cancelled when the worker gives up on the message: at
+// shutdown past the drain window, or when the message's visibility can no
+// longer be extended (SQS's 12h limit, or extensions failing), since it is
+// then about to be redelivered to another worker. The processor must then
+// return promptly; after a lost visibility the message is left to its next
+// delivery unless the job returns nil, when it is still deleted.
 type Processor interface {
 	Process(ctx context.Context, m Message) error
 }

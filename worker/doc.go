@@ -2,7 +2,8 @@
 //
 // It is for: long-polling only as many messages as there are free processing
 // slots (and downstream Capacity), keeping each running job's message
-// invisible with a visibility heartbeat, deleting finished messages in
+// invisible with a visibility heartbeat (and cancelling a job whose message
+// it can no longer keep invisible), deleting finished messages in
 // batches, applying the Processor contract's failure policy (delete, release
 // after a delay, or copy to the dead-letter queue and delete), surviving
 // Processor panics, and shutting down in two phases: stop receiving and let

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,14 +35,15 @@ type fakeQueue struct {
 	deletes    [][]string      // receipt handles per DeleteMessageBatch call
 	deleted    map[string]bool
 	failDelete map[string]int // receipt handle → failures left (<0: always)
-	vis        []visCall
-	visBatches []int // entry count per ChangeMessageVisibilityBatch call
+	failVis    map[string]int // the same for ChangeMessageVisibilityBatch entries
+	vis        []visCall      // successful visibility changes
+	visBatches []int          // entry count per ChangeMessageVisibilityBatch call
 	sendErr    error
 	sent       []*sqs.SendMessageInput
 }
 
 func newFakeQueue(n int) *fakeQueue {
-	f := &fakeQueue{deleted: map[string]bool{}, failDelete: map[string]int{}}
+	f := &fakeQueue{deleted: map[string]bool{}, failDelete: map[string]int{}, failVis: map[string]int{}}
 	for i := range n {
 		f.ready = append(f.ready, types.Message{
 			MessageId:     aws.String("m" + strconv.Itoa(i)),
@@ -102,6 +105,11 @@ func (f *fakeQueue) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.Chan
 	defer f.mu.Unlock()
 	out := &sqs.ChangeMessageVisibilityBatchOutput{}
 	for _, e := range in.Entries {
+		if left := f.failVis[*e.ReceiptHandle]; left != 0 {
+			f.failVis[*e.ReceiptHandle] = left - 1
+			out.Failed = append(out.Failed, types.BatchResultErrorEntry{Id: e.Id, Code: aws.String("ReceiptHandleIsInvalid"), Message: aws.String("stale")})
+			continue
+		}
 		f.vis = append(f.vis, visCall{handle: *e.ReceiptHandle, secs: e.VisibilityTimeout, batch: true})
 		out.Successful = append(out.Successful, types.ChangeMessageVisibilityBatchResultEntry{Id: e.Id})
 	}
@@ -158,13 +166,17 @@ func TestDeleteRetriesFailedEntriesOnce(t *testing.T) {
 	f.failDelete["h0"] = 1  // fails once, then succeeds
 	f.failDelete["h1"] = -1 // always fails
 	cfg := fakeConfig()
-	cfg.Concurrency = 3 // all three deletes go in one batch
+	cfg.Concurrency = 3 // all three deletes go in one batch...
+	// ...which no flush tick may split: only the full batch or the stop
+	// flush deletes.
+	cfg.DeleteFlushInterval = 25 * time.Second
 	w, err := New(cfg, f, ProcessorFunc(func(context.Context, Message) error { return nil }), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop := run(t, w, 5*time.Second)
-	f.until(t, 5*time.Second, "two delete calls", func() bool { return len(f.deletes) == 2 })
+	// Every received message is settled before Run returns.
+	f.until(t, 5*time.Second, "all messages received", func() bool { return len(f.ready) == 0 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -194,22 +206,23 @@ func TestBatchesHoldAtMostTen(t *testing.T) {
 			t.Fatal(err)
 		}
 		stop := run(t, w, 5*time.Second)
-		f.until(t, 5*time.Second, "20 deletes", func() bool { return len(f.deleted) >= 20 })
+		// Every received message is settled before Run returns.
+		f.until(t, 5*time.Second, "all messages received", func() bool { return len(f.ready) == 0 })
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
 		if len(f.deleted) != 25 {
 			t.Errorf("%d deleted after shutdown, want 25", len(f.deleted))
 		}
-		full := false
+		// Full batches go as they fill and the rest at the stop, however the
+		// jobs interleave: 10, 10 and 5.
+		var sizes []int
 		for _, d := range f.deletes {
-			if len(d) > 10 {
-				t.Errorf("a DeleteMessageBatch had %d entries", len(d))
-			}
-			full = full || len(d) == 10
+			sizes = append(sizes, len(d))
 		}
-		if !full {
-			t.Errorf("no full batch of 10 among %d delete calls", len(f.deletes))
+		slices.Sort(sizes)
+		if fmt.Sprint(sizes) != "[5 10 10]" {
+			t.Errorf("DeleteMessageBatch sizes = %v, want two full batches of 10 and one of 5", sizes)
 		}
 	})
 	t.Run("shutdown releases", func(t *testing.T) {
@@ -278,7 +291,8 @@ func TestJobIgnoringCancellationIsAbandoned(t *testing.T) {
 
 // TestHeartbeatTiming drives the heartbeat by hand with an injected clock:
 // extend once half the visibility is used, by VisibilityTimeout, and near
-// SQS's 12 h limit extend to the limit once, warn, and stop.
+// SQS's 12 h limit extend to the limit once, warn, and then cancel the job
+// instead of extending again.
 func TestHeartbeatTiming(t *testing.T) {
 	t.Parallel()
 	f := newFakeQueue(1)
@@ -291,11 +305,12 @@ func TestHeartbeatTiming(t *testing.T) {
 	cfg.VisibilityTimeout = 60 * time.Second
 	cfg.HeartbeatInterval = 29 * time.Second // the loop stays out of the way; the test calls heartbeat
 	logs := &logBuffer{}
-	started, release := make(chan struct{}), make(chan struct{})
-	w, err := New(cfg, f, ProcessorFunc(func(context.Context, Message) error {
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	w, err := New(cfg, f, ProcessorFunc(func(ctx context.Context, _ Message) error {
 		close(started)
-		<-release
-		return nil
+		<-ctx.Done()
+		close(cancelled)
+		return ctx.Err()
 	}), WithClock(clock), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
@@ -312,10 +327,15 @@ func TestHeartbeatTiming(t *testing.T) {
 		{60 * time.Second, nil},                                    // 29 s into the new 60 s
 		{62 * time.Second, []int32{60}},                            // half again
 		{12*time.Hour - time.Minute - 40*time.Second, []int32{40}}, // only 40 s left before the limit
-		{12 * time.Hour, nil},                                      // capped: nothing more
+		{12 * time.Hour, nil},                                      // capped: the job is cancelled instead
 	}
 	calls := 0
 	for _, s := range steps {
+		select {
+		case <-cancelled:
+			t.Fatalf("job cancelled before +%v", s.at)
+		default:
+		}
 		at(s.at)
 		w.heartbeat()
 		f.mu.Lock()
@@ -332,12 +352,16 @@ func TestHeartbeatTiming(t *testing.T) {
 	if !strings.Contains(logs.String(), "12h visibility limit") {
 		t.Errorf("no warning about the 12h limit in the log:\n%s", logs)
 	}
-	close(release)
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("job not cancelled once its last extension was half used")
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if s := w.Stats(); s.Heartbeats != 3 {
-		t.Errorf("Stats.Heartbeats = %d, want 3", s.Heartbeats)
+	if s := w.Stats(); s.Heartbeats != 3 || s.Lost != 1 {
+		t.Errorf("Stats = %+v, want 3 heartbeats and 1 lost", s)
 	}
 }
 
@@ -466,5 +490,205 @@ func TestNewAndRunMisuse(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLostMessageCancelsJob: once a running job's visibility can no longer
+// be extended, its message will reappear for another worker, so the job is
+// cancelled rather than left to pay for the model twice; whatever it returns
+// then, the message is not released (it is visible already or soon).
+func TestLostMessageCancelsJob(t *testing.T) {
+	t.Parallel()
+	const limit = 12*time.Hour - capMargin
+	failing := []time.Duration{31 * time.Second, 46 * time.Second, 61 * time.Second} // due each time, never extended
+	cases := map[string]struct {
+		failVis  bool
+		early    []time.Duration // heartbeats that must not cancel the job
+		last     time.Duration   // the heartbeat that gives up
+		outcome  func(ctx context.Context, unblock <-chan struct{}) error
+		want     Stats
+		wantVis  []visCall
+		deadLast bool
+	}{
+		"extensions keep failing": {
+			failVis: true, early: failing[:2], last: failing[2],
+			outcome: func(ctx context.Context, _ <-chan struct{}) error { return ctx.Err() },
+			want:    Stats{Received: 1, Failed: 1, Lost: 1},
+		},
+		"last extension before the 12h limit half used": {
+			early:   []time.Duration{limit - 40*time.Second, limit - 30*time.Second},
+			last:    limit - 15*time.Second,
+			outcome: func(ctx context.Context, _ <-chan struct{}) error { return ctx.Err() },
+			want:    Stats{Received: 1, Failed: 1, Lost: 1, Heartbeats: 1},
+			wantVis: []visCall{{handle: "h0", secs: 40, batch: true}},
+		},
+		"12h limit already reached": {
+			last:    12 * time.Hour,
+			outcome: func(ctx context.Context, _ <-chan struct{}) error { return ctx.Err() },
+			want:    Stats{Received: 1, Failed: 1, Lost: 1},
+		},
+		"job finishes anyway: deleted": {
+			failVis: true, early: failing[:2], last: failing[2],
+			outcome: func(context.Context, <-chan struct{}) error { return nil },
+			want:    Stats{Received: 1, Succeeded: 1, Deleted: 1, Lost: 1},
+		},
+		"dead-letter after the loss: left to the next delivery": {
+			failVis: true, early: failing[:2], last: failing[2],
+			outcome: func(context.Context, <-chan struct{}) error { return deadLetterErr{"poison"} },
+			want:    Stats{Received: 1, Failed: 1, Lost: 1},
+		},
+		"job ignores cancellation: not released at shutdown": {
+			failVis: true, early: failing[:2], last: failing[2],
+			outcome: func(_ context.Context, unblock <-chan struct{}) error { <-unblock; return nil },
+			want:    Stats{Received: 1, Lost: 1},
+		},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeQueue(1)
+			if c.failVis {
+				f.failVis["h0"] = -1
+			}
+			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			var offset atomic.Int64
+			clock := func() time.Time { return t0.Add(time.Duration(offset.Load())) }
+
+			cfg := fakeConfig()
+			cfg.VisibilityTimeout = 60 * time.Second
+			cfg.HeartbeatInterval = 29 * time.Second // the test calls heartbeat itself
+			cfg.DrainTimeout = 10 * time.Millisecond
+			logs := &logBuffer{}
+			started, cancelled, unblock := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			defer close(unblock)
+			w, err := New(cfg, f, ProcessorFunc(func(ctx context.Context, m Message) error {
+				close(started)
+				<-ctx.Done()
+				close(cancelled)
+				return c.outcome(ctx, unblock)
+			}), WithClock(clock), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.cancelGrace = 10 * time.Millisecond
+			stop := run(t, w, 5*time.Second)
+			<-started
+
+			for _, at := range c.early {
+				offset.Store(int64(at))
+				w.heartbeat()
+				select {
+				case <-cancelled:
+					t.Fatalf("job cancelled at +%v, while its visibility could still be extended", at)
+				default:
+				}
+			}
+			offset.Store(int64(c.last))
+			w.heartbeat()
+			select {
+			case <-cancelled:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("job still running after the heartbeat gave up on its message at +%v", c.last)
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+
+			if got := w.Stats(); got != c.want {
+				t.Errorf("Stats = %+v, want %+v", got, c.want)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if fmt.Sprint(f.vis) != fmt.Sprint(c.wantVis) {
+				t.Errorf("visibility changes = %+v, want %+v (no release of a lost message)", f.vis, c.wantVis)
+			}
+			if len(f.sent) != 0 {
+				t.Errorf("sent %d dead-letter copies of a lost message", len(f.sent))
+			}
+			if out := logs.String(); !strings.Contains(out, "message_id=m0") || !strings.Contains(out, "cancelling the job") {
+				t.Errorf("no warning naming the message and the cancellation:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestStaleDeleteKickDoesNotSplitBatch: a wake-up left over from an earlier
+// full batch must not send the few deletes pending now as a batch of their
+// own; they wait for a full batch or the flush interval.
+func TestStaleDeleteKickDoesNotSplitBatch(t *testing.T) {
+	t.Parallel()
+	f := newFakeQueue(0)
+	cfg := fakeConfig()
+	cfg.Concurrency = 10
+	cfg.DeleteFlushInterval = 25 * time.Second // only a full batch or the stop flushes
+	w, err := New(cfg, f, ProcessorFunc(func(context.Context, Message) error { return nil }), WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.base = context.Background() // what Run would set
+	item := func(i int) *inflight {
+		return &inflight{msg: Message{ID: "m" + strconv.Itoa(i), receiptHandle: "h" + strconv.Itoa(i)}}
+	}
+	for i := range 3 {
+		w.pending = append(w.pending, item(i))
+	}
+	w.deleteKick <- struct{}{} // stale: those that filled the batch are gone
+
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { w.deleteLoop(stop); close(done) }()
+	// Let the loop take the stale kick before the batch fills up.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(w.deleteKick) > 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	for i := 3; i < 10; i++ {
+		w.enqueueDelete(item(i))
+	}
+	close(stop)
+	<-done
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.deletes) != 1 || len(f.deletes[0]) != 10 {
+		t.Errorf("delete calls = %v, want one full batch of 10", f.deletes)
+	}
+}
+
+func TestTakeDeletes(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		concurrency, pending int
+		wholeBatches         bool
+		wantTaken            int
+	}{
+		"tick takes all":                    {concurrency: 25, pending: 13, wantTaken: 13},
+		"kick takes whole batches":          {concurrency: 25, pending: 23, wholeBatches: true, wantTaken: 20},
+		"stale kick takes nothing":          {concurrency: 25, pending: 3, wholeBatches: true, wantTaken: 0},
+		"few slots: a batch is Concurrency": {concurrency: 3, pending: 3, wholeBatches: true, wantTaken: 3},
+		"nothing pending":                   {concurrency: 8, wantTaken: 0},
+	}
+	for name, c := range cases {
+		cfg := fakeConfig()
+		cfg.Concurrency = c.concurrency
+		w, err := New(cfg, newFakeQueue(0), ProcessorFunc(func(context.Context, Message) error { return nil }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range c.pending {
+			w.pending = append(w.pending, &inflight{msg: Message{ID: strconv.Itoa(i)}})
+		}
+		taken := w.takeDeletes(c.wholeBatches, false)
+		if len(taken) != c.wantTaken || len(w.pending) != c.pending-c.wantTaken {
+			t.Errorf("%s: took %d leaving %d, want %d leaving %d", name, len(taken), len(w.pending), c.wantTaken, c.pending-c.wantTaken)
+		}
+		for i, it := range taken { // oldest first
+			if it.msg.ID != strconv.Itoa(i) {
+				t.Errorf("%s: taken[%d] = %s, want the oldest first", name, i, it.msg.ID)
+				break
+			}
+		}
+		if w.deleterDone {
+			t.Errorf("%s: deleter marked done by a flush that was not the last", name)
+		}
 	}
 }

@@ -29,11 +29,16 @@ func (w *Worker) settle(it *inflight, err error) {
 	w.mu.Lock()
 	if it.abandoned {
 		w.mu.Unlock()
-		w.log.Warn("job ended after its message was released at shutdown; result ignored",
+		w.log.Warn("job ended after the worker gave up on its message at shutdown; result ignored",
 			"message_id", it.msg.ID, "error", err)
 		return
 	}
 	it.running = false
+	if it.lost {
+		w.mu.Unlock()
+		w.settleLost(it, err)
+		return
+	}
 	if err != nil && w.cancelled {
 		// Past the drain window: released with the others, at once and batched.
 		it.stopRelease = true
@@ -60,6 +65,23 @@ func (w *Worker) settle(it *inflight, err error) {
 	w.log.Warn("job failed; releasing the message", "message_id", it.msg.ID,
 		"receive_count", it.msg.ReceiveCount, "retry_in", delay, "error", err)
 	w.release(it, delay)
+}
+
+// settleLost ends a job that was cancelled because its message's visibility
+// could not be extended. The message is visible again, or soon will be, and
+// may already be another worker's: releasing or dead-lettering it now would
+// act on a delivery that is no longer ours. Only a success is still worth a
+// delete, since it spares the next delivery the work.
+func (w *Worker) settleLost(it *inflight, err error) {
+	if err == nil {
+		w.stats.succeeded.Add(1)
+		w.enqueueDelete(it)
+		return
+	}
+	w.stats.failed.Add(1)
+	w.log.Warn("job cancelled after losing its message ended; the message is left to its next delivery",
+		"message_id", it.msg.ID, "receive_count", it.msg.ReceiveCount, "error", err)
+	w.drop(it)
 }
 
 func isDeadLetter(err error) bool {
@@ -113,21 +135,7 @@ func (w *Worker) releaseNow(items []*inflight) {
 		return
 	}
 	w.visMu.Lock()
-	ok, failed := w.inBatches(items, func(ctx context.Context, batch []*inflight) (*batchResult, error) {
-		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(batch))
-		for i, it := range batch {
-			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
-				Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(it.msg.receiptHandle), VisibilityTimeout: 0,
-			}
-		}
-		out, err := w.q.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
-			QueueUrl: aws.String(w.cfg.QueueURL), Entries: entries,
-		})
-		if err != nil {
-			return nil, err
-		}
-		return changeResult(out), nil
-	})
+	ok, failed := w.changeVisibility(items, func(*inflight) int32 { return 0 })
 	w.visMu.Unlock()
 	w.stats.released.Add(int64(len(ok)))
 	for _, f := range failed {
@@ -230,9 +238,7 @@ func (w *Worker) enqueueDelete(it *inflight) {
 		return
 	}
 	w.pending = append(w.pending, it)
-	// With fewer slots than a batch, a batch of Concurrency is all that can
-	// come: every slot is waiting for this delete.
-	full := len(w.pending) >= min(maxBatch, w.cfg.Concurrency)
+	full := len(w.pending) >= w.deleteBatchSize()
 	w.dmu.Unlock()
 	if full {
 		select {
@@ -242,29 +248,55 @@ func (w *Worker) enqueueDelete(it *inflight) {
 	}
 }
 
-// deleteLoop flushes pending deletes when a batch is full, every
-// DeleteFlushInterval, and once more when stop closes.
+// deleteBatchSize is the size of a full delete batch. With fewer slots than
+// SQS's batch limit, Concurrency is all that can come: every slot is then
+// waiting for this delete.
+func (w *Worker) deleteBatchSize() int { return min(maxBatch, w.cfg.Concurrency) }
+
+// deleteLoop flushes full batches of pending deletes as soon as they fill,
+// everything pending every DeleteFlushInterval (so no delete waits longer
+// than that, plus the call in progress), and everything once more when stop
+// closes.
 func (w *Worker) deleteLoop(stop <-chan struct{}) {
 	t := time.NewTicker(w.cfg.DeleteFlushInterval)
 	defer t.Stop()
 	for {
-		last := false
 		select {
 		case <-stop:
-			last = true
-		case <-t.C:
-		case <-w.deleteKick:
-		}
-		w.dmu.Lock()
-		batch := w.pending
-		w.pending = nil
-		w.deleterDone = last
-		w.dmu.Unlock()
-		w.deleteNow(batch)
-		if last {
+			w.deleteNow(w.takeDeletes(false, true))
 			return
+		case <-t.C:
+			w.deleteNow(w.takeDeletes(false, false))
+		case <-w.deleteKick:
+			// A kick can be stale: sent while the previous flush was taking
+			// the batch it announced. Taking only whole batches keeps it from
+			// sending the few deletes pending now as a batch of their own;
+			// they wait for a full batch or the next tick.
+			w.deleteNow(w.takeDeletes(true, false))
 		}
 	}
+}
+
+// takeDeletes removes and returns the pending deletes: all of them, or with
+// wholeBatches only as many as fill whole batches. last marks the deleter
+// done in the same critical section, so no delete is queued after the final
+// flush.
+func (w *Worker) takeDeletes(wholeBatches, last bool) []*inflight {
+	w.dmu.Lock()
+	defer w.dmu.Unlock()
+	if last {
+		w.deleterDone = true
+	}
+	n := len(w.pending)
+	if wholeBatches {
+		n -= n % w.deleteBatchSize()
+	}
+	if n == 0 {
+		return nil
+	}
+	taken := w.pending[:n:n]
+	w.pending = slices.Clone(w.pending[n:])
+	return taken
 }
 
 // deleteNow deletes messages in batches, retrying failed entries once. A
@@ -283,14 +315,7 @@ func (w *Worker) deleteNow(items []*inflight) {
 		if err != nil {
 			return nil, err
 		}
-		r := &batchResult{failed: map[string]string{}}
-		for _, s := range out.Successful {
-			r.ok = append(r.ok, aws.ToString(s.Id))
-		}
-		for _, f := range out.Failed {
-			r.failed[aws.ToString(f.Id)] = aws.ToString(f.Code) + ": " + aws.ToString(f.Message)
-		}
-		return r, nil
+		return newBatchResult(out.Successful, func(e types.DeleteMessageBatchResultEntry) *string { return e.Id }, out.Failed), nil
 	})
 	w.stats.deleted.Add(int64(len(ok)))
 	for _, f := range failed {
@@ -317,7 +342,10 @@ func (w *Worker) heartbeatLoop(stop <-chan struct{}) {
 
 // heartbeat extends, by VisibilityTimeout, every running job that has used
 // half of its current visibility. Near SQS's 12h limit it extends to the
-// limit once and then stops, since SQS would reject anything more.
+// limit once. A job whose visibility cannot be extended any more (the limit
+// reached, or maxHeartbeatFailures extensions in a row failed) is cancelled:
+// its message is about to be another worker's, and letting the job run on
+// would pay for the model twice.
 func (w *Worker) heartbeat() {
 	w.visMu.Lock()
 	defer w.visMu.Unlock()
@@ -326,17 +354,23 @@ func (w *Worker) heartbeat() {
 	var due []*inflight
 	w.mu.Lock()
 	for _, it := range w.held {
-		if !it.running || it.capped || it.abandoned || now.Sub(it.extendedAt) < it.granted/2 {
+		if !it.running || it.abandoned || it.lost || now.Sub(it.extendedAt) < it.granted/2 {
+			continue
+		}
+		held := now.Sub(it.msg.ReceivedAt).Round(time.Second)
+		if it.capped {
+			w.loseLocked(it, "the last extension SQS's 12h visibility limit allows is half used", "held_for", held)
 			continue
 		}
 		d := w.cfg.VisibilityTimeout
 		if left := (maxVisibility - capMargin - now.Sub(it.msg.ReceivedAt)).Truncate(time.Second); left < d {
-			it.capped = true
-			w.log.Warn("message nears SQS's 12h visibility limit; no more extensions, it will be redelivered if the job runs on",
-				"message_id", it.msg.ID, "held_for", now.Sub(it.msg.ReceivedAt).Round(time.Second), "last_extension", max(left, 0))
 			if left < time.Second {
+				w.loseLocked(it, "the message reached SQS's 12h visibility limit", "held_for", held)
 				continue
 			}
+			it.capped = true
+			w.log.Warn("message nears SQS's 12h visibility limit; last extension, the job is cancelled if it runs on",
+				"message_id", it.msg.ID, "held_for", held, "last_extension", left)
 			d = left
 		}
 		grant[it] = d
@@ -346,22 +380,7 @@ func (w *Worker) heartbeat() {
 	if len(due) == 0 {
 		return
 	}
-	ok, failed := w.inBatches(due, func(ctx context.Context, batch []*inflight) (*batchResult, error) {
-		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(batch))
-		for i, it := range batch {
-			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
-				Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(it.msg.receiptHandle),
-				VisibilityTimeout: int32(grant[it] / time.Second),
-			}
-		}
-		out, err := w.q.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
-			QueueUrl: aws.String(w.cfg.QueueURL), Entries: entries,
-		})
-		if err != nil {
-			return nil, err
-		}
-		return changeResult(out), nil
-	})
+	ok, failed := w.changeVisibility(due, func(it *inflight) int32 { return int32(grant[it] / time.Second) })
 	w.stats.heartbeats.Add(int64(len(ok)))
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -372,14 +391,46 @@ func (w *Worker) heartbeat() {
 	}
 	for _, f := range failed {
 		f.it.hbFailures++
-		if f.it.hbFailures >= maxHeartbeatFailures {
-			f.it.capped = true
-			w.log.Error("visibility extension keeps failing; giving up, the message may be redelivered",
-				"message_id", f.it.msg.ID, "error", f.reason)
+		if f.it.hbFailures < maxHeartbeatFailures {
+			w.log.Warn("visibility extension failed", "message_id", f.it.msg.ID, "error", f.reason)
 			continue
 		}
-		w.log.Warn("visibility extension failed", "message_id", f.it.msg.ID, "error", f.reason)
+		// A job that ended during the call has settled its message already.
+		if f.it.running && !f.it.abandoned {
+			w.loseLocked(f.it, "visibility extensions keep failing", "failures", f.it.hbFailures, "error", f.reason)
+		}
 	}
+}
+
+// loseLocked gives up a running job's message: its visibility cannot be
+// extended, so the job is cancelled, and settle will neither release nor
+// dead-letter the message (see settleLost). The caller holds w.mu.
+func (w *Worker) loseLocked(it *inflight, why string, args ...any) {
+	it.lost = true
+	it.cancel()
+	w.stats.lost.Add(1)
+	w.log.Warn("cannot keep the message invisible; cancelling the job, the message will be redelivered",
+		append([]any{"message_id", it.msg.ID, "receive_count", it.msg.ReceiveCount, "reason", why}, args...)...)
+}
+
+// changeVisibility sets each item's visibility to secs(item) seconds with
+// ChangeMessageVisibilityBatch (see inBatches).
+func (w *Worker) changeVisibility(items []*inflight, secs func(*inflight) int32) (ok []*inflight, failed []batchFailure) {
+	return w.inBatches(items, func(ctx context.Context, batch []*inflight) (*batchResult, error) {
+		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(batch))
+		for i, it := range batch {
+			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
+				Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(it.msg.receiptHandle), VisibilityTimeout: secs(it),
+			}
+		}
+		out, err := w.q.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
+			QueueUrl: aws.String(w.cfg.QueueURL), Entries: entries,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return newBatchResult(out.Successful, func(e types.ChangeMessageVisibilityBatchResultEntry) *string { return e.Id }, out.Failed), nil
+	})
 }
 
 // batchResult is the per-entry outcome of one batch call, by entry Id.
@@ -393,12 +444,14 @@ type batchFailure struct {
 	reason string
 }
 
-func changeResult(out *sqs.ChangeMessageVisibilityBatchOutput) *batchResult {
+// newBatchResult reads a batch answer: the Ids of its successful entries
+// (whose type differs per API, hence id) and the reasons of its failed ones.
+func newBatchResult[S any](successful []S, id func(S) *string, failed []types.BatchResultErrorEntry) *batchResult {
 	r := &batchResult{failed: map[string]string{}}
-	for _, s := range out.Successful {
-		r.ok = append(r.ok, aws.ToString(s.Id))
+	for _, s := range successful {
+		r.ok = append(r.ok, aws.ToString(id(s)))
 	}
-	for _, f := range out.Failed {
+	for _, f := range failed {
 		r.failed[aws.ToString(f.Id)] = aws.ToString(f.Code) + ": " + aws.ToString(f.Message)
 	}
 	return r

@@ -76,6 +76,7 @@ type Stats struct {
 	DeadLettered int64 // messages sent to the dead-letter queue
 	Heartbeats   int64 // visibility extensions that SQS accepted
 	Panics       int64 // panics recovered from Process
+	Lost         int64 // jobs cancelled because their message's visibility could not be extended
 	InFlight     int64 // received and not yet deleted or released
 }
 
@@ -111,21 +112,26 @@ type Worker struct {
 	deleteKick  chan struct{}
 
 	stats struct {
-		received, succeeded, failed, deleted, released, deadLettered, heartbeats, panics, inFlight atomic.Int64
+		received, succeeded, failed, deleted, released, deadLettered, heartbeats, panics, lost, inFlight atomic.Int64
 	}
 }
 
-// inflight is a held message. The fields after raw are guarded by Worker.mu.
+// inflight is a held message. The fields after cancel are guarded by
+// Worker.mu.
 type inflight struct {
 	msg Message
 	raw types.Message // for the dead-letter copy: body and attributes as received
+	// cancel cancels the job's context; set before the job starts, so every
+	// running message has one.
+	cancel context.CancelFunc
 
 	running     bool          // Process has not returned
 	extendedAt  time.Time     // when the visibility clock was last started
 	granted     time.Duration // the visibility granted then
 	hbFailures  int
-	capped      bool // no more extensions: the 12h limit or repeated failures
-	abandoned   bool // released at shutdown; whatever the job does next is ignored
+	capped      bool // the last extension the 12h limit allows was granted
+	lost        bool // visibility could not be extended: job cancelled, message left to reappear
+	abandoned   bool // given up at shutdown; whatever the job does next is ignored
 	stopRelease bool // failed after the drain window: released with the rest
 }
 
@@ -164,7 +170,7 @@ func (w *Worker) Stats() Stats {
 	return Stats{
 		Received: s.received.Load(), Succeeded: s.succeeded.Load(), Failed: s.failed.Load(),
 		Deleted: s.deleted.Load(), Released: s.released.Load(), DeadLettered: s.deadLettered.Load(),
-		Heartbeats: s.heartbeats.Load(), Panics: s.panics.Load(), InFlight: s.inFlight.Load(),
+		Heartbeats: s.heartbeats.Load(), Panics: s.panics.Load(), Lost: s.lost.Load(), InFlight: s.inFlight.Load(),
 	}
 }
 
@@ -303,10 +309,15 @@ func (w *Worker) accept(jobCtx context.Context, jobs *errgroup.Group, msgs []typ
 			extra = append(extra, it)
 			continue
 		}
+		// Each job has its own context so the heartbeat can cancel it alone
+		// when its message is lost.
+		ctx, cancel := context.WithCancel(jobCtx)
+		it.cancel = cancel
 		it.running = true
 		w.mu.Unlock()
 		jobs.Go(func() error {
-			w.settle(it, w.process(jobCtx, it.msg))
+			defer cancel()
+			w.settle(it, w.process(ctx, it.msg))
 			return nil
 		})
 	}
@@ -363,15 +374,23 @@ func (w *Worker) drain(jobsDone <-chan struct{}, cancelJobs context.CancelFunc) 
 		w.log.Error("jobs ignored cancellation; releasing their messages anyway", "grace", w.cancelGrace)
 	}
 
-	var left []*inflight
+	var left, lost []*inflight
 	w.mu.Lock()
 	for _, it := range w.held {
-		if it.running || it.stopRelease {
+		switch {
+		case it.running && it.lost:
+			// Already left to reappear (see settleLost): nothing to release.
+			it.abandoned = true
+			lost = append(lost, it)
+		case it.running || it.stopRelease:
 			it.abandoned = true
 			left = append(left, it)
 		}
 	}
 	w.mu.Unlock()
+	for _, it := range lost {
+		w.drop(it)
+	}
 	w.releaseNow(left)
 }
 
