@@ -21,6 +21,10 @@ const (
 	DefaultRetryBase         = 500 * time.Millisecond
 	DefaultRetryCap          = 8 * time.Second
 	DefaultRetryReleaseDelay = 30 * time.Second
+
+	DefaultCallTimeout        = 10 * time.Minute
+	DefaultS3Timeout          = time.Minute
+	DefaultResultWriteTimeout = 30 * time.Second
 )
 
 // maxReleaseDelay is SQS's longest visibility timeout (12 hours).
@@ -44,6 +48,26 @@ type Config struct {
 	MaxDocumentBytes int64
 	// Retry bounds the in-process retries of transient model errors.
 	Retry RetryConfig
+	// CallTimeout bounds one Converse attempt; a call that times out is a
+	// transient error, retried like a 5xx. Default 10m. It is generous on
+	// purpose: Converse returns nothing until the whole answer is written,
+	// and a long Claude answer (the default premium tier allows 16,384 output
+	// tokens; at a few dozen tokens a second) takes several minutes; cutting
+	// it off pays for the tokens and gets nothing. What it prevents is a stalled connection holding a worker slot
+	// and the message's visibility (kept alive by the heartbeat) for up to
+	// SQS's 12 hours.
+	CallTimeout time.Duration
+	// S3Timeout bounds each S3 read: the HeadObject that checks for a result,
+	// and the GetObject of a document including reading its body.
+	// Default 1m.
+	S3Timeout time.Duration
+	// ResultWriteTimeout bounds writing the result, all in-process retries
+	// included. The write runs even after the job's context is cancelled at
+	// the end of the worker's drain window: by then the model has been paid
+	// for, and a result that lands late is still found by the next delivery's
+	// check, while a result not written means paying for the model again.
+	// Default 30s.
+	ResultWriteTimeout time.Duration
 	// MetricsNamespace is the CloudWatch namespace of the EMF lines.
 	// Default "tierq".
 	MetricsNamespace string
@@ -95,6 +119,15 @@ func (c *Config) ApplyDefaults() {
 	if c.Version == "" {
 		c.Version = DefaultVersion
 	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = DefaultCallTimeout
+	}
+	if c.S3Timeout == 0 {
+		c.S3Timeout = DefaultS3Timeout
+	}
+	if c.ResultWriteTimeout == 0 {
+		c.ResultWriteTimeout = DefaultResultWriteTimeout
+	}
 	r := &c.Retry
 	if r.MaxAttempts == 0 {
 		r.MaxAttempts = DefaultRetryMaxAttempts
@@ -136,6 +169,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxDocumentBytes < 0 {
 		bad("max document bytes: must be positive (got %d)", c.MaxDocumentBytes)
+	}
+	if c.CallTimeout < 0 || c.S3Timeout < 0 || c.ResultWriteTimeout < 0 {
+		bad("call, S3 and result write timeouts: must not be negative (got %s, %s, %s)", c.CallTimeout, c.S3Timeout, c.ResultWriteTimeout)
 	}
 	r := c.Retry
 	if r.MaxAttempts < 0 {

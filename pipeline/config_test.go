@@ -28,6 +28,8 @@ func TestConfigValidate(t *testing.T) {
 			[]string{"retry max attempts", "must not be negative"}},
 		{"cap below base", func(c *Config) { c.Retry.Base, c.Retry.Cap = time.Second, time.Millisecond }, []string{"below retry base"}},
 		{"release delay beyond SQS", func(c *Config) { c.Retry.ReleaseDelay = 13 * time.Hour }, []string{"at most 12h0m0s"}},
+		{"negative timeouts", func(c *Config) { c.CallTimeout, c.S3Timeout, c.ResultWriteTimeout = -1, -2, -3 },
+			[]string{"call, S3 and result write timeouts: must not be negative (got -1ns, -2ns, -3ns)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,7 +64,8 @@ func TestApplyDefaults(t *testing.T) {
 		t.Error("WorkerID default is empty, want the host name")
 	}
 	if c.ResultsPrefix != want.ResultsPrefix || c.MaxDocumentBytes != want.MaxDocumentBytes || c.MetricsNamespace != want.MetricsNamespace ||
-		c.Version != want.Version || c.Retry != want.Retry {
+		c.Version != want.Version || c.Retry != want.Retry ||
+		c.CallTimeout != 10*time.Minute || c.S3Timeout != time.Minute || c.ResultWriteTimeout != 30*time.Second {
 		t.Errorf("defaults = %+v, want %+v", c, want)
 	}
 }

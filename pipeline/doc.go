@@ -14,8 +14,15 @@
 // (succeeded, failed or blocked: a job that can never succeed is answered
 // with a failed result, not retried); an error with DeadLetter() for a
 // message that is not a job at all; an error with RetryAfter() for transient
-// trouble (throttling beyond the in-process retries, S3 errors), in which
-// case nothing was written and the message comes back later.
+// trouble (throttling beyond the in-process retries, S3 errors, AWS refusing
+// the worker's credentials), in which case nothing was written and the
+// message comes back later. A job ID gets one result ever, so only the job's
+// own faults end in a failed result, never the worker's.
+//
+// Money already spent is not spent twice: a failed escalation keeps the
+// answer of the tier before it, and the result write outlives the job's
+// context and retries S3 errors in-process. Preflight checks the results
+// bucket at start-up, before any job pays for a model call it cannot record.
 //
 // It is not for: receiving or deleting SQS messages (package worker),
 // choosing tiers or prices (package tiering), or bounding concurrency

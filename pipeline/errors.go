@@ -75,7 +75,7 @@ const (
 	CodeTooLargeForTiers     = "too_large_for_tiers"
 	CodeModelRejected        = "model_rejected"
 	CodeAccessDenied         = "access_denied"
-	CodeGuardrailNotFound    = "guardrail_not_found"
+	CodeResourceNotFound     = "resource_not_found" // no such model ID, inference profile or guardrail version; the message names the model and the guardrail
 	CodeModelError           = "model_error"
 	CodeTieringError         = "tiering_error"
 )

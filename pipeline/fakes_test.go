@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -37,7 +38,8 @@ func sdkErr(status int, err error) error {
 			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}}, Err: err}}}
 }
 
-// fakeStore is an in-memory Store with per-operation injected errors.
+// fakeStore is an in-memory Store with per-operation injected errors. Like
+// the SDK, every operation fails at once on a context that is done.
 type fakeStore struct {
 	mu      sync.Mutex
 	objects map[string][]byte
@@ -45,7 +47,17 @@ type fakeStore struct {
 	headErr error
 	getErr  error
 	putErr  error
-	puts    int
+	// putErrs are returned by the first PutObject calls, one each, before
+	// putErr applies.
+	putErrs []error
+	// lostPuts is how many of the first PutObject calls store the object
+	// but fail as if the response was lost.
+	lostPuts int
+	// stallHead, stallGet and stallPut make the operation wait for its
+	// context to end, as a request to an endpoint that stopped answering.
+	stallHead, stallGet, stallPut bool
+	puts                          int
+	heads, gets                   int
 }
 
 func newFakeStore() *fakeStore {
@@ -54,7 +66,38 @@ func newFakeStore() *fakeStore {
 
 func objKey(bucket, key *string) string { return aws.ToString(bucket) + "/" + aws.ToString(key) }
 
-func (s *fakeStore) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+// stallTimeout is how long a stalled fake waits for its context before it
+// gives up with errStallNotCancelled: long enough for any test, short enough
+// that code which forgets a timeout fails instead of hanging the suite.
+const stallTimeout = 5 * time.Second
+
+// errStallNotCancelled is what a stalled fake returns when its context never
+// ended. It reads as a permanent error, so a test relying on a timeout fails.
+var errStallNotCancelled = sdkErr(400, &smithy.GenericAPIError{Code: "StallNotCancelled", Message: "the call's context was never cancelled"})
+
+// stall waits for ctx to end, as a call to an endpoint that never answers.
+func stall(ctx context.Context) error {
+	t := time.NewTimer(stallTimeout)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("request send: %w", ctx.Err())
+	case <-t.C:
+		return errStallNotCancelled
+	}
+}
+
+func (s *fakeStore) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	s.mu.Lock()
+	s.gets++
+	stalled := s.stallGet
+	s.mu.Unlock()
+	if stalled {
+		return nil, stall(ctx)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.getErr != nil {
@@ -72,7 +115,17 @@ func (s *fakeStore) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...fun
 	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(b)), ContentLength: n}, nil
 }
 
-func (s *fakeStore) HeadObject(_ context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+func (s *fakeStore) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	s.mu.Lock()
+	s.heads++
+	stalled := s.stallHead
+	s.mu.Unlock()
+	if stalled {
+		return nil, stall(ctx)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.headErr != nil {
@@ -85,10 +138,24 @@ func (s *fakeStore) HeadObject(_ context.Context, in *s3.HeadObjectInput, _ ...f
 	return &s3.HeadObjectOutput{}, nil
 }
 
-func (s *fakeStore) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+func (s *fakeStore) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	s.mu.Lock()
+	s.puts++
+	stalled := s.stallPut
+	s.mu.Unlock()
+	if stalled {
+		return nil, stall(ctx)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.puts++
+	if len(s.putErrs) > 0 {
+		err := s.putErrs[0]
+		s.putErrs = s.putErrs[1:]
+		return nil, err
+	}
 	if s.putErr != nil {
 		return nil, s.putErr
 	}
@@ -101,6 +168,10 @@ func (s *fakeStore) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...fun
 		return nil, err
 	}
 	s.objects[k] = b
+	if s.lostPuts > 0 {
+		s.lostPuts--
+		return nil, fmt.Errorf("read response: %w", io.ErrUnexpectedEOF)
+	}
 	return &s3.PutObjectOutput{}, nil
 }
 
@@ -110,10 +181,12 @@ func (s *fakeStore) object(bucket, key string) []byte {
 	return s.objects[bucket+"/"+key]
 }
 
-// reply is one scripted Converse answer: an output or an error.
+// reply is one scripted Converse answer: an output or an error, or a call
+// that stalls until its context ends.
 type reply struct {
-	out *bedrockruntime.ConverseOutput
-	err error
+	out   *bedrockruntime.ConverseOutput
+	err   error
+	stall bool
 }
 
 // fakeConverser answers Converse calls from a script, one reply per call,
@@ -124,11 +197,34 @@ type fakeConverser struct {
 	calls   []*bedrockruntime.ConverseInput
 	// attempts records RetryMaxAttempts after the call's options applied.
 	attempts []int
+	// deadlines records whether each call's context had a deadline.
+	deadlines []bool
+	// stalling, if set, is closed when a stalled call starts waiting.
+	stalling chan struct{}
 }
 
-func (f *fakeConverser) Converse(_ context.Context, in *bedrockruntime.ConverseInput, optFns ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseOutput, error) {
+func (f *fakeConverser) Converse(ctx context.Context, in *bedrockruntime.ConverseInput, optFns ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseOutput, error) {
+	r, err := f.next(ctx, in, optFns)
+	if err != nil {
+		return nil, err
+	}
+	if r.stall {
+		f.mu.Lock()
+		if f.stalling != nil {
+			close(f.stalling)
+			f.stalling = nil
+		}
+		f.mu.Unlock()
+		return nil, stall(ctx)
+	}
+	return r.out, r.err
+}
+
+func (f *fakeConverser) next(ctx context.Context, in *bedrockruntime.ConverseInput, optFns []func(*bedrockruntime.Options)) (reply, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	_, hasDeadline := ctx.Deadline()
+	f.deadlines = append(f.deadlines, hasDeadline)
 	o := bedrockruntime.Options{RetryMaxAttempts: 3}
 	for _, fn := range optFns {
 		fn(&o)
@@ -136,11 +232,11 @@ func (f *fakeConverser) Converse(_ context.Context, in *bedrockruntime.ConverseI
 	f.attempts = append(f.attempts, o.RetryMaxAttempts)
 	f.calls = append(f.calls, in)
 	if len(f.replies) == 0 {
-		return nil, errors.New("fakeConverser: no reply scripted")
+		return reply{}, errors.New("fakeConverser: no reply scripted")
 	}
 	r := f.replies[0]
 	f.replies = f.replies[1:]
-	return r.out, r.err
+	return r, nil
 }
 
 // answer builds a Converse output.
@@ -198,15 +294,21 @@ func newUnit(t *testing.T, replies []reply, change func(*Config)) *unit {
 	}
 	p, err := New(cfg, Deps{
 		Converser: u.conv, Store: u.store, Metrics: u.metrics,
-		Logger:  slog.New(slog.NewJSONHandler(u.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:     (&tickClock{now: fakeStart}).Now,
-		Backoff: func() retry.Backoff { return retry.BackoffFunc(func() (time.Duration, bool) { return 0, false }) },
+		Logger:       slog.New(slog.NewJSONHandler(u.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:          (&tickClock{now: fakeStart}).Now,
+		Backoff:      zeroWaits,
+		WriteBackoff: zeroWaits,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.p = p
 	return u
+}
+
+// zeroWaits is a retry schedule without waits.
+func zeroWaits() retry.Backoff {
+	return retry.BackoffFunc(func() (time.Duration, bool) { return 0, false })
 }
 
 // sameCost compares costs as results carry them: through JSON, which rounds

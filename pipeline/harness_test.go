@@ -257,13 +257,14 @@ func newEnv(t *testing.T, o envOpts) *env {
 	}
 	clock := &stepClock{now: t0, step: 5 * time.Millisecond}
 	p, err := pipeline.New(e.cfg, pipeline.Deps{
-		Converser: br,
-		Store:     store,
-		Limiter:   e.lim,
-		Metrics:   e.metrics,
-		Logger:    slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:       clock.Now,
-		Backoff:   noWait,
+		Converser:    br,
+		Store:        store,
+		Limiter:      e.lim,
+		Metrics:      e.metrics,
+		Logger:       slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:          clock.Now,
+		Backoff:      noWait,
+		WriteBackoff: noWait,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/limiter"
@@ -306,7 +308,7 @@ func TestPermanentModelErrorsWriteFailedResults(t *testing.T) {
 		}, "model_rejected", "exceeds the model limit"},
 		{"unknown guardrail version", nil, func(c *tiering.Config) {
 			c.Tiers[0].Guardrail.Version = "9"
-		}, "guardrail_not_found", "tierq-default version 9"},
+		}, "resource_not_found", "model ID or inference profile " + economyModel + " is available in this account and Region, and that guardrail tierq-default version 9 exists"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -609,4 +611,163 @@ func TestCancelledContextReleasesAtOnce(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v does not wrap context.Canceled", err)
 	}
+}
+
+// An escalation whose next tier cannot answer keeps the answer already paid
+// for, whether the next tier fails for good or stays unavailable.
+func TestFailedEscalationKeepsTheFirstAnswer(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		standard func(*bedrocksim.Model)
+		failed   string
+		attempts int // economy's call and standard's
+		golden   string
+	}{
+		{"no access to the next model", func(m *bedrocksim.Model) { m.Disabled = true },
+			"access_denied: enable model access for " + standardModel, 2, "result-escalation-failed.json"},
+		{"next model unavailable", func(m *bedrocksim.Model) { m.Faults = bedrocksim.Faults{ServiceUnavailable: 1} },
+			"ServiceUnavailableException after 2 attempts", 3, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{
+				sim: func(c *bedrocksim.Config) {
+					m := c.Models[standardModel]
+					tt.standard(&m)
+					c.Models[standardModel] = m
+				},
+				tiers: func(c *tiering.Config) { c.Tiers[0].MaxOutputTokens = 64 }, // economy answers stop at max_tokens
+				cfg:   func(c *pipeline.Config) { c.Retry.MaxAttempts = 2 },
+			})
+			body := jobBody(t, pipeline.Job{JobID: "example-escalation-failed-0001", Task: "summarize",
+				Text:     "Incident report. The checkout service failed for forty minutes after a configuration change. [[sim:output_tokens=100]]",
+				Metadata: map[string]string{"tenant": "acme"}})
+			e.process(body)
+			raw := e.rawResult("example-escalation-failed-0001")
+			var r pipeline.Result
+			if err := json.Unmarshal(raw, &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != pipeline.StatusSucceeded || r.Error != nil || r.Tier != "economy" || r.ModelID != economyModel || r.StopReason != "max_tokens" {
+				t.Fatalf("status %s error %+v tier %s model %s stop %s; want succeeded with economy's answer", r.Status, r.Error, r.Tier, r.ModelID, r.StopReason)
+			}
+			if len(r.Escalations) != 1 || r.Escalations[0].ToTier != "standard" || !strings.HasPrefix(r.Escalations[0].Failed, tt.failed) {
+				t.Errorf("escalations = %+v, want one to standard that failed with %q", r.Escalations, tt.failed)
+			}
+			eco := e.sim.Stats().Models[economyModel]
+			if int64(r.Usage.InputTokens) != eco.InputTokens || int64(r.Usage.OutputTokens) != eco.OutputTokens {
+				t.Errorf("usage %+v, want economy's %d/%d", r.Usage, eco.InputTokens, eco.OutputTokens)
+			}
+			if r.Attempts != tt.attempts {
+				t.Errorf("attempts %d, want every call: %d", r.Attempts, tt.attempts)
+			}
+			if e.modelRequests(economyModel) != 1 {
+				t.Errorf("economy saw %d requests, want 1: its answer is not paid for twice", e.modelRequests(economyModel))
+			}
+			if m := e.metricLines(); len(m) != 1 || m[0].Status != "succeeded" || m[0].ModelID != economyModel {
+				t.Errorf("metrics = %+v, want one succeeded line for economy", m)
+			}
+			if tt.golden != "" {
+				checkGolden(t, tt.golden, raw)
+			}
+		})
+	}
+}
+
+// A Converse call that does not answer within CallTimeout is a transient
+// error of that attempt, through the real SDK client.
+func TestCallTimeoutReleases(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{
+		sim: func(c *bedrocksim.Config) {
+			c.LatencyScale = 1
+			m := c.Models[economyModel]
+			m.Latency = bedrocksim.Latency{FirstToken: 5 * time.Second}
+			c.Models[economyModel] = m
+		},
+		cfg: func(c *pipeline.Config) {
+			c.CallTimeout = 50 * time.Millisecond
+			c.Retry.MaxAttempts = 2
+		},
+	})
+	err := e.p.Process(context.Background(), message(readJob(t, "job-summarize.json")))
+	if !errors.Is(err, pipeline.ErrRetriesExhausted) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Process = %v, want retries exhausted on the call timeout", err)
+	}
+	var ra interface{ RetryAfter() time.Duration }
+	if !errors.As(err, &ra) || ra.RetryAfter() != pipeline.DefaultRetryReleaseDelay {
+		t.Errorf("Process = %v, want RetryAfter(%s)", err, pipeline.DefaultRetryReleaseDelay)
+	}
+	if got := e.modelRequests(economyModel); got != 2 {
+		t.Errorf("model saw %d requests, want 2", got)
+	}
+	if e.rawResult("example-summarize-0001") != nil {
+		t.Error("a result was written")
+	}
+}
+
+// flakyPut fails the first n PutObject calls with S3's 503 SlowDown.
+type flakyPut struct {
+	pipeline.Store
+	n     atomic.Int32
+	calls atomic.Int32
+}
+
+func (f *flakyPut) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	f.calls.Add(1)
+	if f.n.Add(-1) >= 0 {
+		return nil, &smithy.GenericAPIError{Code: "SlowDown", Message: "Please reduce your request rate."}
+	}
+	return f.Store.PutObject(ctx, in, optFns...)
+}
+
+// A result write that S3 refuses for a moment is retried in-process: the
+// model is not paid for again on a redelivery.
+func TestResultWriteRetriesInProcess(t *testing.T) {
+	t.Parallel()
+	var flaky *flakyPut
+	e := newEnv(t, envOpts{store: func(s pipeline.Store) pipeline.Store {
+		flaky = &flakyPut{Store: s}
+		flaky.n.Store(2)
+		return flaky
+	}})
+	e.process(readJob(t, "job-summarize.json"))
+	if r := e.result("example-summarize-0001"); r.Status != pipeline.StatusSucceeded {
+		t.Errorf("status %s, want succeeded", r.Status)
+	}
+	if got := flaky.calls.Load(); got != 3 {
+		t.Errorf("%d PutObject calls, want 3", got)
+	}
+	if got := e.modelRequests(economyModel); got != 1 {
+		t.Errorf("model saw %d requests, want 1", got)
+	}
+}
+
+func TestPreflightOnKumo(t *testing.T) {
+	t.Parallel()
+	t.Run("existing bucket", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{})
+		if err := e.p.Preflight(context.Background()); err != nil {
+			t.Errorf("Preflight = %v, want nil", err)
+		}
+		out, err := e.s3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(e.results)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Contents) != 0 {
+			t.Errorf("Preflight left %d objects, want none", len(out.Contents))
+		}
+	})
+	t.Run("missing bucket", func(t *testing.T) {
+		t.Parallel()
+		missing := bucketName(t, "missing")
+		e := newEnv(t, envOpts{cfg: func(c *pipeline.Config) { c.ResultsBucket = missing }})
+		err := e.p.Preflight(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "results bucket "+missing+" does not exist") {
+			t.Errorf("Preflight = %v, want it to say the results bucket does not exist", err)
+		}
+	})
 }

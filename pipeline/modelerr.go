@@ -24,6 +24,11 @@ const (
 	kindThrottle
 	// kindCanceled: our own context ended (shutdown); not the model's fault.
 	kindCanceled
+	// kindCredentials: AWS could not authenticate the request (expired or
+	// unknown credentials, a bad signature, a skewed clock). Nothing is
+	// wrong with the job, so it is retried like kindTransient and logged at
+	// ERROR: a person may have to fix the task role or the host clock.
+	kindCredentials
 )
 
 // modelErr is a classified Converse error.
@@ -35,7 +40,9 @@ type modelErr struct {
 	msg  string
 }
 
-func (e modelErr) transient() bool { return e.kind == kindTransient || e.kind == kindThrottle }
+func (e modelErr) transient() bool {
+	return e.kind == kindTransient || e.kind == kindThrottle || e.kind == kindCredentials
+}
 
 // outcome is what the call means for the limiter.
 func (e modelErr) outcome() limiter.Outcome {
@@ -48,10 +55,19 @@ func (e modelErr) outcome() limiter.Outcome {
 // classifyModelError sorts a Converse error by behaviour: by the AWS error
 // code (errors.As on smithy.APIError, as the SDK's own retryer does), then by
 // HTTP status for errors the Bedrock model does not declare, never by message
-// text. model and guardrail name the call for the failed result's message.
+// text. ctx is the job's context, not the attempt's: an attempt that ran out
+// of its own time (Config.CallTimeout) is transient, while a job whose context
+// ended is canceled. model and guardrail name the call for the failed
+// result's message.
 func classifyModelError(ctx context.Context, err error, model, guardrail string) modelErr {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return modelErr{kind: kindCanceled, code: "canceled", msg: err.Error()}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return modelErr{kind: kindTransient, code: "timeout", msg: fmt.Sprintf("%s did not answer within the call timeout", model)}
+	}
+	if code, ok := credentialError(err); ok {
+		return modelErr{kind: kindCredentials, code: code, msg: credentialHint}
 	}
 	var ae smithy.APIError
 	isAPI := errors.As(err, &ae)
@@ -70,8 +86,11 @@ func classifyModelError(ctx context.Context, err error, model, guardrail string)
 		return modelErr{kind: kindPermanent, code: CodeAccessDenied,
 			msg: fmt.Sprintf("enable model access for %s in the Bedrock console (and allow bedrock:InvokeModel and bedrock:ApplyGuardrail to the worker's role): %s", model, msg)}
 	case "ResourceNotFoundException":
-		return modelErr{kind: kindPermanent, code: CodeGuardrailNotFound,
-			msg: fmt.Sprintf("guardrail %s does not exist in this account and Region: %s", guardrail, msg)}
+		// Bedrock says this for a model ID or inference profile that is
+		// wrong, retired or not offered in the Region as much as for a
+		// missing guardrail, and its message does not always say which.
+		return modelErr{kind: kindPermanent, code: CodeResourceNotFound,
+			msg: fmt.Sprintf("Bedrock found no such resource: check that model ID or inference profile %s is available in this account and Region, and that guardrail %s exists there: %s", model, guardrail, msg)}
 	}
 	status := httpStatus(err)
 	switch {
@@ -111,4 +130,36 @@ func errorCode(err error) string {
 		return ae.ErrorCode()
 	}
 	return ""
+}
+
+// credentialCodes are AWS's answers to requests it could not authenticate.
+// They come back as 4xx, like a bad request, but the job is not at fault:
+// the worker's credentials or clock are, and those recover (the SDK refreshes
+// credentials and corrects clock skew on its own) or get fixed by a person.
+// A failed result would be final, since a job ID gets one result ever, so
+// these release the message instead. Bedrock and STS use the first six, S3
+// the rest.
+var credentialCodes = map[string]bool{
+	"ExpiredTokenException":       true,
+	"UnrecognizedClientException": true,
+	"InvalidSignatureException":   true,
+	"InvalidClientTokenId":        true,
+	"RequestExpired":              true,
+	"IncompleteSignature":         true,
+	"ExpiredToken":                true,
+	"SignatureDoesNotMatch":       true,
+	"InvalidAccessKeyId":          true,
+	"InvalidToken":                true,
+	"RequestTimeTooSkewed":        true,
+}
+
+// credentialHint is what to check after a credential error. Logs name the
+// error code and this, never the credentials or AWS's message.
+const credentialHint = "AWS rejected the worker's credentials or request signature: check the task role's credentials and the host clock"
+
+// credentialError reports whether err is AWS refusing to authenticate the
+// request, and its error code.
+func credentialError(err error) (string, bool) {
+	code := errorCode(err)
+	return code, credentialCodes[code]
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/tierq/tierq/limiter"
+	"github.com/tierq/tierq/tiering"
 )
 
 func TestClassifyModelError(t *testing.T) {
@@ -42,13 +43,36 @@ func TestClassifyModelError(t *testing.T) {
 			kindPermanent, CodeModelRejected, limiter.Ignored, "m1 rejected the request: The maximum tokens"},
 		{"access denied", sdkErr(403, &types.AccessDeniedException{Message: msg}), kindPermanent, CodeAccessDenied, limiter.Ignored,
 			"enable model access for m1 in the Bedrock console"},
-		{"guardrail not found", sdkErr(404, &types.ResourceNotFoundException{Message: msg}), kindPermanent, CodeGuardrailNotFound, limiter.Ignored,
-			"guardrail g1 version 2 does not exist"},
+		{"resource not found names the model and the guardrail", sdkErr(404, &types.ResourceNotFoundException{Message: msg}), kindPermanent, CodeResourceNotFound, limiter.Ignored,
+			"model ID or inference profile m1 is available in this account and Region, and that guardrail g1 version 2 exists there: from Bedrock"},
+		{"access denied stays permanent", sdkErr(403, &types.AccessDeniedException{Message: msg}), kindPermanent, CodeAccessDenied, limiter.Ignored, ""},
+		{"attempt timed out", &smithy.OperationError{ServiceID: "Bedrock Runtime", OperationName: "Converse",
+			Err: fmt.Errorf("request send: %w", context.DeadlineExceeded)}, kindTransient, "timeout", limiter.Ignored, "m1 did not answer within the call timeout"},
 		{"model error", sdkErr(424, &types.ModelErrorException{Message: msg}), kindPermanent, CodeModelError, limiter.Ignored,
 			"m1 failed with ModelErrorException: from Bedrock"},
 		{"unknown 4xx", sdkErr(418, &smithy.GenericAPIError{Code: "Teapot", Message: "short and stout"}), kindPermanent, CodeModelError, limiter.Ignored,
 			"Teapot: short and stout"},
 		{"canceled", fmt.Errorf("converse: %w", context.Canceled), kindCanceled, "canceled", limiter.Ignored, ""},
+	}
+	// AWS refusing to authenticate is the worker's trouble, never the job's:
+	// transient, whatever the 4xx status says.
+	for _, c := range []struct {
+		code   string
+		status int
+	}{
+		{"ExpiredTokenException", 403}, {"ExpiredToken", 400}, {"UnrecognizedClientException", 403},
+		{"InvalidSignatureException", 403}, {"SignatureDoesNotMatch", 403}, {"InvalidClientTokenId", 403},
+		{"RequestExpired", 400}, {"IncompleteSignature", 400}, {"InvalidAccessKeyId", 403}, {"RequestTimeTooSkewed", 403},
+	} {
+		tests = append(tests, struct {
+			name     string
+			err      error
+			kind     errKind
+			code     string
+			outcome  limiter.Outcome
+			contains string
+		}{"credentials: " + c.code, sdkErr(c.status, &smithy.GenericAPIError{Code: c.code, Message: "from AWS"}),
+			kindCredentials, c.code, limiter.Ignored, "check the task role's credentials and the host clock"})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +87,9 @@ func TestClassifyModelError(t *testing.T) {
 			if !strings.Contains(got.msg, tt.contains) {
 				t.Errorf("message %q does not contain %q", got.msg, tt.contains)
 			}
+			if wantTransient := tt.kind != kindPermanent && tt.kind != kindCanceled; got.transient() != wantTransient {
+				t.Errorf("transient() = %v, want %v", got.transient(), wantTransient)
+			}
 		})
 	}
 }
@@ -75,5 +102,15 @@ func TestClassifyModelErrorOnOurCancellation(t *testing.T) {
 	got := classifyModelError(ctx, sdkErr(503, &types.ServiceUnavailableException{}), "m1", "")
 	if got.kind != kindCanceled || got.transient() {
 		t.Errorf("kind %d, want canceled and not transient", got.kind)
+	}
+}
+
+func TestGuardrailName(t *testing.T) {
+	t.Parallel()
+	if got := guardrailName(tiering.GuardrailRef{ID: "g1", Version: "2"}); got != "g1 version 2" {
+		t.Errorf("guardrailName = %q", got)
+	}
+	if got := guardrailName(tiering.GuardrailRef{}); got != "(none configured)" {
+		t.Errorf("guardrailName of no guardrail = %q", got)
 	}
 }

@@ -53,6 +53,11 @@ type Deps struct {
 	// Default: exponential from Retry.Base with full jitter, capped at
 	// Retry.Cap. Tests inject zero waits.
 	Backoff func() retry.Backoff
+	// WriteBackoff returns a fresh schedule of waits between attempts to
+	// write one result. Default: exponential from 200ms with full jitter,
+	// capped at 5s (within Config.ResultWriteTimeout). Tests inject zero
+	// waits.
+	WriteBackoff func() retry.Backoff
 }
 
 // Pipeline processes job messages. It is safe for concurrent use: the worker
@@ -65,8 +70,12 @@ type Pipeline struct {
 	log     *slog.Logger
 	now     func() time.Time
 	backoff func() retry.Backoff
-	emf     *emfWriter
-	stats   counters
+	// writeBackoff spaces result write attempts.
+	writeBackoff func() retry.Backoff
+	emf          *emfWriter
+	stats        counters
+	// deniedLogged is set once a 403 on a result check has been logged.
+	deniedLogged atomic.Bool
 }
 
 var _ worker.Processor = (*Pipeline)(nil)
@@ -87,7 +96,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	}
 	p := &Pipeline{
 		cfg: cfg, conv: deps.Converser, store: deps.Store, lim: deps.Limiter,
-		log: deps.Logger, now: deps.Now, backoff: deps.Backoff,
+		log: deps.Logger, now: deps.Now, backoff: deps.Backoff, writeBackoff: deps.WriteBackoff,
 		emf: &emfWriter{w: deps.Metrics},
 	}
 	if p.lim == nil {
@@ -108,8 +117,20 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 			return retry.WithFullJitter(retry.WithCappedDuration(r.Cap, retry.NewExponential(r.Base)))
 		}
 	}
+	if p.writeBackoff == nil {
+		p.writeBackoff = func() retry.Backoff {
+			return retry.WithFullJitter(retry.WithCappedDuration(writeBackoffCap, retry.NewExponential(writeBackoffBase)))
+		}
+	}
 	return p, nil
 }
+
+// The default result write schedule: S3's 5xx and 409s usually clear
+// within a second or two.
+const (
+	writeBackoffBase = 200 * time.Millisecond
+	writeBackoffCap  = 5 * time.Second
+)
 
 // unlimited is the Limiter used when none is given.
 type unlimited struct{}
@@ -155,7 +176,7 @@ func (p *Pipeline) Process(ctx context.Context, m worker.Message) error {
 	}
 	// A redelivered job whose result exists is done: acknowledging it here,
 	// before any model call, is what keeps redeliveries from paying twice.
-	done, err := p.resultExists(ctx, key)
+	done, err := p.resultExists(ctx, j.log, key)
 	if err != nil {
 		return p.release(j, err)
 	}
@@ -203,7 +224,7 @@ func (j *job) failWith(f *failure) {
 // It fills j.r; it returns a *failure for a failed result, any other error
 // for a release.
 func (p *Pipeline) run(ctx context.Context, j *job) error {
-	text, err := p.loadDocument(ctx, j.Job)
+	text, err := p.loadDocument(ctx, j.log, j.Job)
 	if err != nil {
 		return err
 	}
@@ -227,7 +248,13 @@ func (p *Pipeline) run(ctx context.Context, j *job) error {
 	for step := 0; ; step++ {
 		c, err := p.call(ctx, j, tier, text)
 		if err != nil {
-			return err
+			// A shutdown is nobody's failure: the job goes back whole, to a
+			// worker that can finish the escalation.
+			if step == 0 || ctx.Err() != nil {
+				return err
+			}
+			p.escalationFailed(j, tier, err)
+			break
 		}
 		r.Tier, r.ModelID = tier.Name, tier.ModelID
 		r.Output = &Output{Text: c.text}
@@ -252,9 +279,37 @@ func (p *Pipeline) run(ctx context.Context, j *job) error {
 	}
 	r.Status = StatusSucceeded
 	if j.Task == tiering.TaskExtract {
-		r.Output.JSON = jsonObject(r.Output.Text)
+		r.Output.JSON, _ = tiering.ExtractJSONObject(r.Output.Text)
 	}
 	return nil
+}
+
+// escalationFailed keeps the answer already paid for when the next tier
+// cannot give a better one. Releasing the job would pay for the first tier
+// again on the next delivery, and a failed result would throw away an answer
+// that escalation only hoped to improve. j.r still holds that answer (its
+// tier, model, output and stop reason); the escalation record says what went
+// wrong, and usage and cost already count every call made.
+func (p *Pipeline) escalationFailed(j *job, next tiering.Tier, err error) {
+	esc := &j.r.Escalations[len(j.r.Escalations)-1]
+	var f *failure
+	var ex *exhaustedError
+	switch {
+	case errors.As(err, &f):
+		esc.Failed = f.code + ": " + f.msg
+	case errors.As(err, &ex):
+		esc.Failed = fmt.Sprintf("%s after %d attempts", ex.code, ex.attempts)
+	default:
+		esc.Failed = err.Error()
+	}
+	attrs := []any{"tier", j.r.Tier, "next_tier", next.Name, "model_id", next.ModelID, "failure", esc.Failed}
+	if f != nil {
+		// Permanent: the next tier is misconfigured (model access, a wrong
+		// model ID) and every escalation will fail until someone fixes it.
+		j.log.Error("escalation failed; keeping the answer from the previous tier", attrs...)
+		return
+	}
+	j.log.Warn("escalation failed; keeping the answer from the previous tier", attrs...)
 }
 
 // escalation decides whether the answer from tier goes to the next tier and,
@@ -306,14 +361,14 @@ func (p *Pipeline) call(ctx context.Context, j *job, tier tiering.Tier, doc stri
 	return c, nil
 }
 
-// disableSDKRetries makes the SDK try a call once: the pipeline retries
-// itself, so the limiter sees every throttle and attempts are counted
-// (shared/reference/bedrock.md §2.3).
+// disableSDKRetries makes the SDK try a call once (see attempt).
 func disableSDKRetries(o *bedrockruntime.Options) { o.RetryMaxAttempts = 1 }
 
 // converse calls the model, retrying transient errors in-process with
 // backoff. Each attempt holds a limiter permit only while the call runs, so
-// a backing-off job does not keep capacity from others.
+// a backing-off job does not keep capacity from others, and each attempt is
+// bounded by Config.CallTimeout, so a stalled connection cannot hold the job
+// for as long as the worker's heartbeat keeps its message invisible.
 func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req request) (*bedrockruntime.ConverseOutput, error) {
 	maxAttempts := p.cfg.Retry.MaxAttempts
 	b := retry.WithMaxRetries(uint64(maxAttempts-1), p.backoff())
@@ -326,7 +381,7 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 			return nil, fmt.Errorf("acquire a permit for %s: %w", tier.ModelID, err)
 		}
 		t0 := p.now()
-		out, err := p.conv.Converse(ctx, req.in, disableSDKRetries)
+		out, err := p.attempt(ctx, req)
 		j.modelTime += p.now().Sub(t0)
 		attempts++
 		j.r.Attempts++
@@ -335,7 +390,7 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 			permit.Release(limiter.Success)
 			return out, nil
 		}
-		last = classifyModelError(ctx, err, tier.ModelID, tier.Guardrail.ID+" version "+tier.Guardrail.Version)
+		last = classifyModelError(ctx, err, tier.ModelID, guardrailName(tier.Guardrail))
 		permit.Release(last.outcome())
 		if last.kind == kindThrottle {
 			j.m.throttles++
@@ -344,8 +399,14 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 		if !last.transient() {
 			return nil, err
 		}
-		j.log.Warn("model call failed; transient", "tier", tier.Name, "model_id", tier.ModelID,
-			"attempt", attempts, "max_attempts", maxAttempts, "error_code", last.code)
+		attrs := []any{"tier", tier.Name, "model_id", tier.ModelID, "attempt", attempts, "max_attempts", maxAttempts, "error_code", last.code}
+		if last.kind == kindCredentials {
+			// Every job fails this way until someone fixes the role or the
+			// clock; the AWS message is left out, the code says enough.
+			j.log.Error("model call failed: "+credentialHint, attrs...)
+		} else {
+			j.log.Warn("model call failed; transient", attrs...)
+		}
 		return nil, retry.RetryableError(err)
 	})
 	if err == nil {
@@ -356,12 +417,44 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 	case ctx.Err() != nil:
 		return nil, RetryAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
 	case last.transient():
-		return nil, RetryAfter(fmt.Errorf("call %s: %w after %d attempts: %w", model, ErrRetriesExhausted, attempts, err), p.cfg.Retry.ReleaseDelay)
+		return nil, RetryAfter(&exhaustedError{model: model, code: last.code, attempts: attempts, err: err}, p.cfg.Retry.ReleaseDelay)
 	case last.kind == kindPermanent:
 		return nil, &failure{code: last.code, msg: last.msg, err: err}
 	}
 	return nil, RetryAfter(fmt.Errorf("call %s: %w", model, err), p.cfg.Retry.ReleaseDelay)
 }
+
+// attempt is one Converse call under its own timeout. The SDK client is
+// told to try once: the pipeline retries itself, so the limiter sees every
+// throttle and attempts are counted (shared/reference/bedrock.md §2.3).
+func (p *Pipeline) attempt(ctx context.Context, req request) (*bedrockruntime.ConverseOutput, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.CallTimeout)
+	defer cancel()
+	return p.conv.Converse(ctx, req.in, disableSDKRetries)
+}
+
+// guardrailName names a tier's guardrail in messages.
+func guardrailName(g tiering.GuardrailRef) string {
+	if !g.Enabled() {
+		return "(none configured)"
+	}
+	return g.ID + " version " + g.Version
+}
+
+// exhaustedError is a model that stayed unavailable for every in-process
+// attempt. It wraps ErrRetriesExhausted and the last error.
+type exhaustedError struct {
+	model    string
+	code     string // the last error's AWS code, "timeout" or "network"
+	attempts int
+	err      error
+}
+
+func (e *exhaustedError) Error() string {
+	return fmt.Sprintf("call %s: %v after %d attempts: %v", e.model, ErrRetriesExhausted, e.attempts, e.err)
+}
+
+func (e *exhaustedError) Unwrap() []error { return []error{ErrRetriesExhausted, e.err} }
 
 // release logs a job that goes back to the queue and makes sure the error
 // tells the worker when to retry.
@@ -385,7 +478,7 @@ func (p *Pipeline) finish(ctx context.Context, j *job, key string) error {
 	r.Timings.FinishedAt = fin
 	r.Timings.TotalMs = max(fin.Sub(r.Timings.StartedAt).Milliseconds(), 0)
 	r.Timings.ModelMs = j.modelTime.Milliseconds()
-	written, err := p.writeResult(ctx, key, r)
+	written, err := p.writeResult(ctx, j.log, key, r)
 	if err != nil {
 		return p.release(j, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
 
@@ -81,7 +82,7 @@ func TestCostSumsAcrossEscalation(t *testing.T) {
 	if r.TierRule != tiering.RuleSize || !strings.Contains(r.TierReason, "economy") {
 		t.Errorf("rule %q reason %q, want the starting tier's classification", r.TierRule, r.TierReason)
 	}
-	if len(r.Escalations) != 1 || r.Escalations[0] != (Escalation{"economy", "standard", "answer stopped at max_tokens on tier economy; retrying on standard"}) {
+	if len(r.Escalations) != 1 || r.Escalations[0] != (Escalation{FromTier: "economy", ToTier: "standard", Reason: "answer stopped at max_tokens on tier economy; retrying on standard"}) {
 		t.Errorf("escalations = %+v", r.Escalations)
 	}
 	if r.Guardrail.TextUnits != addUnits(u1.GuardrailUnits, u2.GuardrailUnits) {
@@ -155,12 +156,22 @@ func TestEscalationEdgeCases(t *testing.T) {
 					t.Errorf("guardrail %+v usage %+v error %+v, want blocked with both calls' usage", r.Guardrail, r.Usage, r.Error)
 				}
 			}},
-		{"the escalated call fails for good",
-			Job{Task: "summarize", Text: shortDoc}, nil,
-			[]reply{cutOff, {err: sdkErr(403, &types.AccessDeniedException{Message: aws.String("no access")})}},
-			StatusFailed, 1, 2, func(t *testing.T, r Result) {
-				if r.Error.Code != CodeAccessDenied || !strings.Contains(r.Error.Message, "claude-haiku") || r.Usage.InputTokens != 50 {
-					t.Errorf("error %+v usage %+v, want access_denied naming the standard model, first call's usage kept", r.Error, r.Usage)
+		{"extract answer that is a JSON array escalates",
+			Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}}, nil,
+			[]reply{
+				{out: answer(`["Acme"]`, types.StopReasonEndTurn, 50, 10, nil)},
+				{out: answer(`{"customer": "Acme"}`, types.StopReasonEndTurn, 60, 12, nil)},
+			}, StatusSucceeded, 1, 2, func(t *testing.T, r Result) {
+				if string(r.Output.JSON) != `{"customer":"Acme"}` {
+					t.Errorf("output.json = %s, want the standard tier's object", r.Output.JSON)
+				}
+			}},
+		{"extract answer that is a JSON string is not stored as JSON",
+			Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}}, func(c *tiering.Config) { c.Escalation.Enabled = false },
+			[]reply{{out: answer(`"n/a"`, types.StopReasonEndTurn, 50, 3, nil)}},
+			StatusSucceeded, 0, 1, func(t *testing.T, r Result) {
+				if r.Output.JSON != nil || r.Output.Text != `"n/a"` {
+					t.Errorf("output = %+v, want the text and no JSON", r.Output)
 				}
 			}},
 	}
@@ -298,4 +309,217 @@ func TestDefaultBackoffIsCappedExponentialWithJitter(t *testing.T) {
 			t.Errorf("wait %d = %s (stop %v), want within [0, %s)", i, d, stop, limit)
 		}
 	}
+}
+
+// A failed escalation keeps the answer already paid for: releasing the job
+// would pay for the first tier again, and a failed result would throw the
+// answer away.
+func TestFailedEscalationKeepsThePreviousAnswer(t *testing.T) {
+	t.Parallel()
+	cutOff := reply{out: answer("cut off", types.StopReasonMaxTokens, 50, 100, unitsTrace(1, 1, 1))}
+	unavailable := reply{err: sdkErr(503, &types.ServiceUnavailableException{Message: aws.String("busy")})}
+	tests := []struct {
+		name    string
+		job     Job
+		replies []reply
+		text    string // the kept answer
+		stop    string
+		failed  string // in Escalations[0].Failed
+	}{
+		{"transient after its retries",
+			Job{Task: "summarize", Text: shortDoc},
+			[]reply{cutOff, unavailable, unavailable},
+			"cut off", "max_tokens", "ServiceUnavailableException after 2 attempts"},
+		{"permanent: no model access",
+			Job{Task: "summarize", Text: shortDoc},
+			[]reply{cutOff, {err: sdkErr(403, &types.AccessDeniedException{Message: aws.String("no access")})}},
+			"cut off", "max_tokens", "access_denied: enable model access for us.anthropic.claude-haiku"},
+		{"permanent: model not found",
+			Job{Task: "summarize", Text: shortDoc},
+			[]reply{cutOff, {err: sdkErr(404, &types.ResourceNotFoundException{Message: aws.String("Model not found")})}},
+			"cut off", "max_tokens", "resource_not_found: Bedrock found no such resource"},
+		{"credentials rejected",
+			Job{Task: "summarize", Text: shortDoc},
+			[]reply{cutOff, {err: sdkErr(403, &smithy.GenericAPIError{Code: "ExpiredTokenException"})}, {err: sdkErr(403, &smithy.GenericAPIError{Code: "ExpiredTokenException"})}},
+			"cut off", "max_tokens", "ExpiredTokenException after 2 attempts"},
+		{"extract: the invalid answer is kept as text",
+			Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}},
+			[]reply{{out: answer("The customer is Acme.", types.StopReasonEndTurn, 50, 100, nil)}, unavailable, unavailable},
+			"The customer is Acme.", "end_turn", "ServiceUnavailableException after 2 attempts"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			u := newUnit(t, tt.replies, func(c *Config) { c.Retry.MaxAttempts = 2 })
+			u.process(t, msg(t, tt.job))
+			r := u.result(t, "j1")
+			eco, _ := tiering.Default().Tier("economy")
+			if r.Status != StatusSucceeded || r.Error != nil || r.Tier != "economy" || r.ModelID != eco.ModelID ||
+				r.Output.Text != tt.text || r.StopReason != tt.stop {
+				t.Fatalf("status %s error %+v tier %s model %s output %q stop %s; want succeeded with economy's answer %q, %s",
+					r.Status, r.Error, r.Tier, r.ModelID, r.Output.Text, r.StopReason, tt.text, tt.stop)
+			}
+			if r.Output.JSON != nil {
+				t.Errorf("output.json = %s, want none for an answer that is not an object", r.Output.JSON)
+			}
+			if len(r.Escalations) != 1 || r.Escalations[0].ToTier != "standard" || !strings.HasPrefix(r.Escalations[0].Failed, tt.failed) {
+				t.Errorf("escalations = %+v, want one to standard that failed with %q", r.Escalations, tt.failed)
+			}
+			// Every call is counted; only the answered one has usage to bill.
+			if r.Attempts != len(tt.replies) || len(u.conv.calls) != len(tt.replies) {
+				t.Errorf("attempts %d, calls %d; want %d", r.Attempts, len(u.conv.calls), len(tt.replies))
+			}
+			first := callUsage(tt.replies[0].out, guardrailOutcome(eco.Guardrail, tt.replies[0].out.StopReason, tt.replies[0].out.Trace))
+			if r.Usage != first || !sameCost(r.Cost, eco.Prices.Cost(first)) {
+				t.Errorf("usage %+v cost %+v, want economy's call: %+v", r.Usage, r.Cost, first)
+			}
+			if st := u.p.Stats(); st.Succeeded != 1 || st.Released != 0 {
+				t.Errorf("stats = %+v, want 1 succeeded and nothing released", st)
+			}
+			if !strings.Contains(u.logs.String(), "escalation failed; keeping the answer from the previous tier") {
+				t.Errorf("logs do not report the failed escalation:\n%s", u.logs)
+			}
+		})
+	}
+}
+
+// A shutdown during an escalation releases the job whole: nothing failed.
+func TestShutdownDuringEscalationReleases(t *testing.T) {
+	t.Parallel()
+	stalling := make(chan struct{})
+	u := newUnit(t, []reply{{out: answer("cut off", types.StopReasonMaxTokens, 50, 100, nil)}, {stall: true}}, nil)
+	u.conv.stalling = stalling
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-stalling; cancel() }()
+	err := u.p.Process(ctx, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	if retryDelay(err) != 0 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Process = %v, want RetryAfter(0) wrapping context.Canceled", err)
+	}
+	if u.store.puts != 0 {
+		t.Errorf("%d result writes, want none", u.store.puts)
+	}
+}
+
+func TestCredentialErrorsReleaseAndLogTheCode(t *testing.T) {
+	t.Parallel()
+	for _, code := range []string{"ExpiredTokenException", "UnrecognizedClientException", "InvalidSignatureException",
+		"InvalidClientTokenId", "RequestExpired", "IncompleteSignature", "SignatureDoesNotMatch", "ExpiredToken"} {
+		t.Run(code, func(t *testing.T) {
+			t.Parallel()
+			denied := reply{err: sdkErr(403, &smithy.GenericAPIError{Code: code, Message: "from AWS"})}
+			u := newUnit(t, []reply{denied, denied}, func(c *Config) {
+				c.Retry = RetryConfig{MaxAttempts: 2, ReleaseDelay: 3 * time.Minute}
+			})
+			err := u.p.Process(context.Background(), msg(t, Job{Task: "summarize", Text: shortDoc}))
+			if retryDelay(err) != 3*time.Minute || !errors.Is(err, ErrRetriesExhausted) {
+				t.Fatalf("Process = %v, want RetryAfter(3m): a job ID gets one result ever, so this must not fail it", err)
+			}
+			if u.store.puts != 0 {
+				t.Errorf("%d result writes, want none", u.store.puts)
+			}
+			var logged int
+			for _, line := range strings.Split(strings.TrimSpace(u.logs.String()), "\n") {
+				var l map[string]any
+				if json.Unmarshal([]byte(line), &l) != nil || l["level"] != "ERROR" {
+					continue
+				}
+				logged++
+				if l["error_code"] != code || !strings.Contains(l["msg"].(string), "credentials") {
+					t.Errorf("ERROR line %s, want error_code %s and a hint about credentials", line, code)
+				}
+				if strings.Contains(line, "from AWS") {
+					t.Errorf("ERROR line %s carries AWS's message; the code is enough", line)
+				}
+			}
+			if logged != 2 {
+				t.Errorf("%d ERROR lines, want one per attempt:\n%s", logged, u.logs)
+			}
+		})
+	}
+}
+
+func TestStalledCallTimesOutAndIsRetried(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, []reply{{stall: true}, {out: answer("fine", types.StopReasonEndTurn, 10, 2, nil)}}, func(c *Config) {
+		c.CallTimeout = 20 * time.Millisecond
+	})
+	u.process(t, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	r := u.result(t, "j1")
+	if r.Status != StatusSucceeded || r.Attempts != 2 || r.Output.Text != "fine" {
+		t.Fatalf("status %s attempts %d output %+v error %+v; want succeeded on the second attempt", r.Status, r.Attempts, r.Output, r.Error)
+	}
+	for i, d := range u.conv.deadlines {
+		if !d {
+			t.Errorf("call %d had no deadline", i)
+		}
+	}
+	if !strings.Contains(u.logs.String(), `"error_code":"timeout"`) {
+		t.Errorf("logs do not report the timeout:\n%s", u.logs)
+	}
+}
+
+func TestStalledCallsExhaustRetries(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, []reply{{stall: true}, {stall: true}}, func(c *Config) {
+		c.CallTimeout = 10 * time.Millisecond
+		c.Retry.MaxAttempts = 2
+	})
+	err := u.p.Process(context.Background(), msg(t, Job{Task: "summarize", Text: shortDoc}))
+	if retryDelay(err) != DefaultRetryReleaseDelay || !errors.Is(err, ErrRetriesExhausted) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Process = %v, want RetryAfter(%s) wrapping ErrRetriesExhausted and the deadline", err, DefaultRetryReleaseDelay)
+	}
+}
+
+// When the job's own context ends during a stalled call, Process returns at
+// once and releases the job for another worker.
+func TestCancelDuringStalledCallReturnsPromptly(t *testing.T) {
+	t.Parallel()
+	stalling := make(chan struct{})
+	u := newUnit(t, []reply{{stall: true}}, nil) // CallTimeout: the default 10m
+	u.conv.stalling = stalling
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-stalling; cancel() }()
+	err := u.p.Process(ctx, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	if retryDelay(err) != 0 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Process = %v, want RetryAfter(0) wrapping context.Canceled", err)
+	}
+}
+
+// The result is written even when the job's context ends first (the
+// worker's drain window closed while the model answered): the model has been
+// paid for, and releasing the job would pay for it again.
+func TestResultIsWrittenAfterTheJobContextEnds(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, []reply{{out: answer("late but paid for", types.StopReasonEndTurn, 10, 4, nil)}}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	u.p.conv = &cancelOnCall{fakeConverser: u.conv, n: 1, cancel: cancel}
+	if err := u.p.Process(ctx, msg(t, Job{Task: "summarize", Text: shortDoc})); err != nil {
+		t.Fatalf("Process = %v, want nil: the answer was paid for and the write must still happen", err)
+	}
+	if r := u.result(t, "j1"); r.Status != StatusSucceeded || r.Output.Text != "late but paid for" {
+		t.Errorf("result %+v, want the answer written", r)
+	}
+	if u.metrics.Len() == 0 {
+		t.Error("no metrics line for a written result")
+	}
+}
+
+// cancelOnCall cancels the job's context after its n-th call returns, as the
+// worker does when the drain window ends while a job finishes.
+type cancelOnCall struct {
+	*fakeConverser
+	n      int
+	calls  int
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnCall) Converse(ctx context.Context, in *bedrockruntime.ConverseInput, optFns ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseOutput, error) {
+	out, err := c.fakeConverser.Converse(ctx, in, optFns...)
+	if c.calls++; c.calls == c.n {
+		c.cancel()
+	}
+	return out, err
 }

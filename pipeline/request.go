@@ -141,27 +141,3 @@ func callUsage(out *bedrockruntime.ConverseOutput, g *GuardrailOutcome) tiering.
 	}
 	return u
 }
-
-// jsonObject returns the answer as a JSON object once surrounding space and
-// a Markdown code fence are removed (models add fences even when told not
-// to), or nil when it is not one.
-func jsonObject(text string) json.RawMessage {
-	s := strings.TrimSpace(text)
-	if rest, ok := strings.CutPrefix(s, "```"); ok {
-		tag, body, ok := strings.Cut(rest, "\n")
-		body, closed := strings.CutSuffix(strings.TrimSpace(body), "```")
-		tag = strings.TrimSpace(tag)
-		if !ok || !closed || (tag != "" && !strings.EqualFold(tag, "json")) {
-			return nil
-		}
-		s = strings.TrimSpace(body)
-	}
-	if !strings.HasPrefix(s, "{") || !json.Valid([]byte(s)) {
-		return nil
-	}
-	var compact bytes.Buffer
-	if json.Compact(&compact, []byte(s)) != nil {
-		return nil
-	}
-	return compact.Bytes()
-}

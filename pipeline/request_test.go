@@ -98,32 +98,6 @@ func TestBuildRequest(t *testing.T) {
 	}
 }
 
-func TestJSONObject(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in, want string // want "" for nil
-	}{
-		{`{"a":1}`, `{"a":1}`},
-		{"  {\n \"a\": [1, 2]\n}\n", `{"a":[1,2]}`},
-		{"```json\n{\"a\": 1}\n```", `{"a":1}`},
-		{"```\n{\"a\": 1}\n```  ", `{"a":1}`},
-		{"```JSON\n{\"a\": 1}\n```", `{"a":1}`},
-		{"```yaml\na: 1\n```", ""},
-		{"```json\n{\"a\": 1}", ""},
-		{`[1,2]`, ""},
-		{`"text"`, ""},
-		{`{"a":`, ""},
-		{`Here is the JSON: {"a":1}`, ""},
-		{``, ""},
-	}
-	for _, tt := range tests {
-		got := jsonObject(tt.in)
-		if string(got) != tt.want || (tt.want == "" && got != nil) {
-			t.Errorf("jsonObject(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestSystemPromptSkipsAnUnusableSchema(t *testing.T) {
 	t.Parallel()
 	got := systemPrompt(Job{Task: "extract", Fields: []string{"a"}, Schema: json.RawMessage(`{bad`)}, economy(t))

@@ -26,7 +26,8 @@ type Result struct {
 	Status  string `json:"status"`
 	Task    string `json:"task,omitempty"`
 	// Tier, the rule that chose it and a sentence saying why. After an
-	// escalation Tier and ModelID are the tier that produced Output.
+	// escalation Tier and ModelID are the tier that produced Output: the
+	// last one, or the one before it when the last escalation failed.
 	Tier       string `json:"tier,omitempty"`
 	TierRule   string `json:"tier_rule,omitempty"`
 	TierReason string `json:"tier_reason,omitempty"`
@@ -83,6 +84,10 @@ type Escalation struct {
 	FromTier string `json:"from_tier"`
 	ToTier   string `json:"to_tier"`
 	Reason   string `json:"reason"`
+	// Failed says why the next tier gave no answer (an error code and
+	// message, or a transient error and the attempts made). The result then
+	// carries the answer from FromTier.
+	Failed string `json:"failed,omitempty"`
 }
 
 // Timings of the job, in UTC and milliseconds.
@@ -109,7 +114,7 @@ type WorkerInfo struct {
 type ErrorInfo struct {
 	// Code is stable, for automation: invalid_job, document_not_found,
 	// document_too_large, bucket_not_allowed, too_large_for_tiers,
-	// model_rejected, access_denied, guardrail_not_found, ...
+	// model_rejected, access_denied, resource_not_found, ...
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/sethvargo/go-retry"
 )
 
 // Store is the part of S3 the pipeline uses: read documents, check for and
@@ -26,53 +28,157 @@ type Store interface {
 
 var _ Store = (*s3.Client)(nil)
 
-// conflictDelay is how long to wait after S3's 409 ConditionalRequestConflict:
-// another conditional write to the same key was in flight, and either it
-// lands (our retry then sees the result and stops) or it fails (ours goes in).
+// conflictDelay is how long to wait after S3's 409 ConditionalRequestConflict
+// outlasted the in-process retries: another conditional write to the same key
+// was in flight, and either it lands (the next delivery then sees the result
+// and stops) or it fails (ours goes in).
 const conflictDelay = 2 * time.Second
+
+// resultWriteAttempts bounds the PutObject calls for one result; the whole
+// write is also bounded by Config.ResultWriteTimeout.
+const resultWriteAttempts = 5
 
 // ResultKey is the object key of a job's result.
 func ResultKey(prefix, jobID string) string { return prefix + jobID + ".json" }
 
+// listBucketHelp explains a 403 from HeadObject on a result key, which is
+// what S3 answers for a missing key to a caller without s3:ListBucket.
+func listBucketHelp(bucket string) string {
+	return fmt.Sprintf("S3 answers 403 instead of 404 for a key that does not exist when the caller lacks s3:ListBucket; "+
+		"the worker needs s3:ListBucket (and s3:GetObject) on results bucket %s, otherwise every job would look unfinished", bucket)
+}
+
 // resultExists reports whether the job already has a result.
-func (p *Pipeline) resultExists(ctx context.Context, key string) (bool, error) {
-	_, err := p.store.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(p.cfg.ResultsBucket), Key: aws.String(key)})
-	switch {
-	case err == nil:
+func (p *Pipeline) resultExists(ctx context.Context, log *slog.Logger, key string) (bool, error) {
+	hctx, cancel := context.WithTimeout(ctx, p.cfg.S3Timeout)
+	defer cancel()
+	bucket := p.cfg.ResultsBucket
+	_, err := p.store.HeadObject(hctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err == nil {
 		return true, nil
-	case notFound(err):
+	}
+	if noSuchKey(err) {
 		return false, nil
 	}
-	return false, p.transient(ctx, fmt.Errorf("check for result s3://%s/%s: %w", p.cfg.ResultsBucket, key, err), p.cfg.Retry.ReleaseDelay)
+	where := fmt.Sprintf("check for result s3://%s/%s", bucket, key)
+	if code, ok := credentialError(err); ok {
+		log.Error(where+": "+credentialHint, "error_code", code)
+	} else if forbidden(err) {
+		// Not "no result": that would call the model for jobs that are
+		// done. Released like any S3 trouble, and said loudly once, since
+		// every job will do the same until the policy is fixed.
+		where += ": access denied (" + listBucketHelp(bucket) + ")"
+		if p.deniedLogged.CompareAndSwap(false, true) {
+			// HEAD responses have no body, so this 403 may also be rejected
+			// credentials; Preflight tells the two apart.
+			log.Error("cannot check for results: "+listBucketHelp(bucket), "bucket", bucket, "error_code", errorCode(err))
+		}
+	}
+	return false, p.transient(ctx, fmt.Errorf("%s: %w", where, err), p.cfg.Retry.ReleaseDelay)
 }
 
 // writeResult writes a result unless the key exists. written is false when
 // another worker wrote it first: S3's If-None-Match: * makes the first write
 // win, so a job redelivered while still running never gets two results.
-func (p *Pipeline) writeResult(ctx context.Context, key string, r *Result) (written bool, err error) {
+//
+// By now the model has been paid for, and a result that is not written is
+// paid for again on the next delivery. So the write outlives the job's
+// context (cancelled at the end of the worker's drain window), bounded by
+// Config.ResultWriteTimeout instead, and transient S3 errors are retried
+// in-process before the message is released.
+func (p *Pipeline) writeResult(ctx context.Context, log *slog.Logger, key string, r *Result) (written bool, err error) {
 	body, err := json.Marshal(r)
 	if err != nil {
 		return false, fmt.Errorf("encode result of job %s: %w", r.JobID, err)
 	}
-	_, err = p.store.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:      aws.String(p.cfg.ResultsBucket),
-		Key:         aws.String(key),
-		Body:        bytes.NewReader(body),
-		ContentType: aws.String("application/json"),
-		IfNoneMatch: aws.String("*"),
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ResultWriteTimeout)
+	defer cancel()
+	bucket := p.cfg.ResultsBucket
+	where := fmt.Sprintf("write result s3://%s/%s", bucket, key)
+	attempts := 0
+	var last error
+	err = retry.Do(wctx, retry.WithMaxRetries(resultWriteAttempts-1, p.writeBackoff()), func(ctx context.Context) error {
+		attempts++
+		_, err := p.store.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:      aws.String(bucket),
+			Key:         aws.String(key),
+			Body:        bytes.NewReader(body), // a fresh reader per attempt
+			ContentType: aws.String("application/json"),
+			IfNoneMatch: aws.String("*"),
+		})
+		last = err
+		switch {
+		case err == nil:
+			written = true
+			return nil
+		case preconditionFailed(err):
+			// After a failed attempt, the object may be our own write whose
+			// response was lost rather than another delivery's.
+			written = attempts > 1 && p.isOurs(ctx, bucket, key, body)
+			return nil
+		}
+		code := errorCode(err)
+		attrs := []any{"bucket", bucket, "attempt", attempts, "max_attempts", resultWriteAttempts, "error_code", code}
+		switch _, cred := credentialError(err); {
+		case cred:
+			// The SDK corrects clock skew from the failed response, so a
+			// retry can succeed; either way a person should know.
+			log.Error(where+": "+credentialHint, attrs...)
+		case code == "NoSuchBucket" || forbidden(err):
+			log.Error(where+": the results bucket is missing or the worker may not write to it (allow s3:PutObject)", attrs...)
+			return err
+		case !retryablePut(err):
+			return err
+		default:
+			log.Warn(where+": transient; retrying", attrs...)
+		}
+		return retry.RetryableError(err)
 	})
 	if err == nil {
-		return true, nil
+		return written, nil
 	}
+	if last == nil {
+		last = err
+	}
+	if code := errorCode(last); code == "ConditionalRequestConflict" || httpStatus(last) == http.StatusConflict {
+		return false, p.transient(ctx, fmt.Errorf("%s: concurrent write, %d attempts: %w", where, attempts, last), conflictDelay)
+	}
+	return false, p.transient(ctx, fmt.Errorf("%s: %d attempts: %w", where, attempts, last), p.cfg.Retry.ReleaseDelay)
+}
+
+// isOurs reports whether the object at key is body, byte for byte. A result
+// records its worker and timings, so another delivery's never matches.
+func (p *Pipeline) isOurs(ctx context.Context, bucket, key string, body []byte) bool {
+	out, err := p.store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return false // then the job counts as another delivery's: no metrics line, nothing worse
+	}
+	defer out.Body.Close()
+	got, err := io.ReadAll(io.LimitReader(out.Body, int64(len(body))+1))
+	return err == nil && bytes.Equal(got, body)
+}
+
+// preconditionFailed is S3's 412 to If-None-Match: *: the result exists.
+func preconditionFailed(err error) bool {
+	return errorCode(err) == "PreconditionFailed" || httpStatus(err) == http.StatusPreconditionFailed
+}
+
+// retryablePut reports the PutObject errors worth another try in-process:
+// S3's 5xx, 409 ConditionalRequestConflict, S3's RequestTimeout (a 400 for a
+// stalled upload), and errors without any answer from S3 (network).
+// Credential errors are retried by the caller.
+func retryablePut(err error) bool {
 	code, status := errorCode(err), httpStatus(err)
-	where := fmt.Sprintf("write result s3://%s/%s", p.cfg.ResultsBucket, key)
 	switch {
-	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed:
-		return false, nil
-	case code == "ConditionalRequestConflict" || status == http.StatusConflict:
-		return false, p.transient(ctx, fmt.Errorf("%s: concurrent write: %w", where, err), conflictDelay)
+	case status >= 500 || status == http.StatusConflict:
+		return true
+	case code == "SlowDown", code == "InternalError", code == "ServiceUnavailable",
+		code == "ConditionalRequestConflict", code == "RequestTimeout":
+		return true
+	case code != "" || status != 0:
+		return false
 	}
-	return false, p.transient(ctx, fmt.Errorf("%s: %w", where, err), p.cfg.Retry.ReleaseDelay)
+	return true
 }
 
 // transient wraps err for release after d, or at once when our own context
@@ -86,7 +192,7 @@ func (p *Pipeline) transient(ctx context.Context, err error, d time.Duration) er
 
 // loadDocument returns the job's document text. Problems with the document
 // itself are failures; S3 trouble is transient.
-func (p *Pipeline) loadDocument(ctx context.Context, job Job) (string, error) {
+func (p *Pipeline) loadDocument(ctx context.Context, log *slog.Logger, job Job) (string, error) {
 	limit := p.cfg.MaxDocumentBytes
 	if job.DocumentURI == "" {
 		if int64(len(job.Text)) > limit {
@@ -106,13 +212,21 @@ func (p *Pipeline) loadDocument(ctx context.Context, job Job) (string, error) {
 		}
 		return "", fail(CodeBucketNotAllowed, nil, "bucket %q is not an allowed input bucket (allowed: %s)", bucket, allowed)
 	}
-	out, err := p.store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	// The timeout covers reading the body: the body streams on this context.
+	gctx, cancel := context.WithTimeout(ctx, p.cfg.S3Timeout)
+	defer cancel()
+	out, err := p.store.GetObject(gctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
-		code, status := errorCode(err), httpStatus(err)
+		code, cred := credentialError(err)
 		switch {
+		case cred:
+			// Checked before 403: S3 answers SignatureDoesNotMatch and
+			// InvalidAccessKeyId with 403 too, and those are the worker's
+			// trouble, not the document's.
+			log.Error("read document: "+credentialHint, "bucket", bucket, "error_code", code)
 		case notFound(err):
 			return "", fail(CodeDocumentNotFound, err, "%s does not exist", uri)
-		case code == "AccessDenied" || status == http.StatusForbidden:
+		case forbidden(err):
 			return "", fail(CodeDocumentAccessDenied, err, "the worker may not read %s (allow s3:GetObject on it to the worker's role)", uri)
 		}
 		return "", p.transient(ctx, fmt.Errorf("read document %s: %w", uri, err), p.cfg.Retry.ReleaseDelay)
@@ -154,4 +268,14 @@ func notFound(err error) bool {
 		return true
 	}
 	return httpStatus(err) == http.StatusNotFound
+}
+
+// noSuchKey is notFound without NoSuchBucket: for the results bucket, a
+// missing bucket is the worker's misconfiguration, not a job without a result.
+// (A HEAD cannot tell the two apart, as it has no body; Preflight can.)
+func noSuchKey(err error) bool { return notFound(err) && errorCode(err) != "NoSuchBucket" }
+
+// forbidden reports S3's 403 AccessDenied.
+func forbidden(err error) bool {
+	return errorCode(err) == "AccessDenied" || httpStatus(err) == http.StatusForbidden
 }

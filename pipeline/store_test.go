@@ -3,11 +3,13 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 )
@@ -23,35 +25,117 @@ func retryDelay(err error) time.Duration {
 
 func TestWriteResult(t *testing.T) {
 	t.Parallel()
+	e500 := sdkErr(500, &smithy.GenericAPIError{Code: "InternalError"})
+	e503 := sdkErr(503, &smithy.GenericAPIError{Code: "SlowDown"})
+	e409 := sdkErr(409, &smithy.GenericAPIError{Code: "ConditionalRequestConflict"})
+	e412 := sdkErr(412, &smithy.GenericAPIError{Code: "PreconditionFailed"})
+	network := errors.New("connection reset by peer")
 	tests := []struct {
 		name        string
-		putErr      error
-		cancel      bool
+		putErrs     []error // first calls
+		putErr      error   // every call after those
+		cancel      bool    // the job's context has ended
 		wantWritten bool
 		wantDelay   time.Duration // -1: no error
+		wantPuts    int
 	}{
-		{"written", nil, false, true, -1},
-		{"412: another worker wrote it", sdkErr(412, &smithy.GenericAPIError{Code: "PreconditionFailed"}), false, false, -1},
-		{"PreconditionFailed code alone", &smithy.GenericAPIError{Code: "PreconditionFailed"}, false, false, -1},
-		{"409: concurrent conditional write", sdkErr(409, &smithy.GenericAPIError{Code: "ConditionalRequestConflict"}), false, false, conflictDelay},
-		{"500", sdkErr(500, &smithy.GenericAPIError{Code: "InternalError"}), false, false, DefaultRetryReleaseDelay},
-		{"403", sdkErr(403, &smithy.GenericAPIError{Code: "AccessDenied"}), false, false, DefaultRetryReleaseDelay},
-		{"network", errors.New("connection reset by peer"), false, false, DefaultRetryReleaseDelay},
-		{"our shutdown", errors.New("context canceled"), true, false, 0},
+		{"written", nil, nil, false, true, -1, 1},
+		{"412: another worker wrote it", nil, e412, false, false, -1, 1},
+		{"PreconditionFailed code alone", nil, &smithy.GenericAPIError{Code: "PreconditionFailed"}, false, false, -1, 1},
+		{"500 then 503 then written", []error{e500, e503}, nil, false, true, -1, 3},
+		{"network error then written", []error{network}, nil, false, true, -1, 2},
+		{"409 then the other write won", []error{e409}, e412, false, false, -1, 2},
+		{"409 every time", nil, e409, false, false, conflictDelay, resultWriteAttempts},
+		{"500 every time", nil, e500, false, false, DefaultRetryReleaseDelay, resultWriteAttempts},
+		{"network every time", nil, network, false, false, DefaultRetryReleaseDelay, resultWriteAttempts},
+		{"S3 RequestTimeout then written", []error{sdkErr(400, &smithy.GenericAPIError{Code: "RequestTimeout"})}, nil, false, true, -1, 2},
+		{"clock skew then written", []error{sdkErr(403, &smithy.GenericAPIError{Code: "RequestTimeTooSkewed"})}, nil, false, true, -1, 2},
+		{"403 is not retried", nil, sdkErr(403, &smithy.GenericAPIError{Code: "AccessDenied"}), false, false, DefaultRetryReleaseDelay, 1},
+		{"missing bucket is not retried", nil, sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchBucket"}), false, false, DefaultRetryReleaseDelay, 1},
+		{"other 4xx is not retried", nil, sdkErr(400, &smithy.GenericAPIError{Code: "InvalidArgument"}), false, false, DefaultRetryReleaseDelay, 1},
+		{"our shutdown does not stop the write", nil, nil, true, true, -1, 1},
+		{"our shutdown, S3 down: release at once", nil, e500, true, false, 0, resultWriteAttempts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			u := newUnit(t, nil, nil)
-			u.store.putErr = tt.putErr
+			u.store.putErrs, u.store.putErr = tt.putErrs, tt.putErr
 			ctx, cancel := context.WithCancel(context.Background())
 			if tt.cancel {
 				cancel()
 			}
 			defer cancel()
-			written, err := u.p.writeResult(ctx, "results/j.json", &Result{JobID: "j"})
+			written, err := u.p.writeResult(ctx, u.p.log, "results/j.json", &Result{JobID: "j"})
 			if written != tt.wantWritten || retryDelay(err) != tt.wantDelay || (tt.wantDelay == -1 && err != nil) {
 				t.Errorf("writeResult = %v, %v (delay %s); want written %v, delay %s", written, err, retryDelay(err), tt.wantWritten, tt.wantDelay)
+			}
+			if u.store.puts != tt.wantPuts {
+				t.Errorf("%d PutObject calls, want %d", u.store.puts, tt.wantPuts)
+			}
+			if tt.wantWritten && !strings.Contains(string(u.store.object("results", "results/j.json")), `"job_id":"j"`) {
+				t.Error("the result is not stored")
+			}
+		})
+	}
+}
+
+// A write whose response was lost lands, and the retry gets 412: the result
+// is ours, so the job's metrics line must still be emitted.
+func TestWriteResultRecognisesItsOwnLostWrite(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, []reply{{out: answer("ok", types.StopReasonEndTurn, 4, 1, nil)}}, nil)
+	u.store.lostPuts = 1
+	u.process(t, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	if u.store.puts != 2 {
+		t.Errorf("%d PutObject calls, want 2", u.store.puts)
+	}
+	if st := u.p.Stats(); st.Succeeded != 1 || st.Duplicates != 0 || strings.Count(u.metrics.String(), "\n") != 1 {
+		t.Errorf("stats %+v, metrics %q; want one succeeded job with its metrics line", st, u.metrics)
+	}
+	// Another delivery's result, found after a failed attempt, stays theirs.
+	other := newUnit(t, nil, nil)
+	other.store.putErrs = []error{sdkErr(500, &smithy.GenericAPIError{Code: "InternalError"})}
+	other.store.objects["results/results/j.json"] = []byte(`{"job_id":"j","worker":{"id":"w2"}}`)
+	if w, err := other.p.writeResult(context.Background(), other.p.log, "results/j.json", &Result{JobID: "j"}); w || err != nil {
+		t.Errorf("writeResult = %v, %v; want not written (another delivery's), no error", w, err)
+	}
+}
+
+func TestWriteResultIsBoundedByItsTimeout(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, nil, func(c *Config) { c.ResultWriteTimeout = 30 * time.Millisecond })
+	u.store.stallPut = true
+	written, err := u.p.writeResult(context.Background(), u.p.log, "results/j.json", &Result{JobID: "j"})
+	if written || retryDelay(err) != DefaultRetryReleaseDelay || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("writeResult = %v, %v; want a release wrapping the deadline", written, err)
+	}
+}
+
+func TestWriteResultLogsWhatToFix(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"credentials", sdkErr(400, &smithy.GenericAPIError{Code: "ExpiredToken", Message: "secret-ish detail"}), "check the task role's credentials and the host clock"},
+		{"missing bucket", sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchBucket", Message: "secret-ish detail"}), "allow s3:PutObject"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			u := newUnit(t, nil, nil)
+			u.store.putErr = tt.err
+			if _, err := u.p.writeResult(context.Background(), u.p.log, "results/j.json", &Result{JobID: "j"}); err == nil {
+				t.Fatal("writeResult succeeded")
+			}
+			logs := u.logs.String()
+			if !strings.Contains(logs, `"level":"ERROR"`) || !strings.Contains(logs, tt.want) || !strings.Contains(logs, `"error_code":"`+errorCode(tt.err)+`"`) {
+				t.Errorf("logs lack an ERROR line with %q and the code:\n%s", tt.want, logs)
+			}
+			if strings.Contains(logs, "secret-ish detail") {
+				t.Errorf("logs carry AWS's message:\n%s", logs)
 			}
 		})
 	}
@@ -61,10 +145,10 @@ func TestWriteResultIsConditional(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, nil, nil)
 	ctx := context.Background()
-	if w, err := u.p.writeResult(ctx, "results/j.json", &Result{JobID: "j", Status: StatusSucceeded}); !w || err != nil {
+	if w, err := u.p.writeResult(ctx, u.p.log, "results/j.json", &Result{JobID: "j", Status: StatusSucceeded}); !w || err != nil {
 		t.Fatalf("first write = %v, %v", w, err)
 	}
-	if w, err := u.p.writeResult(ctx, "results/j.json", &Result{JobID: "j", Status: StatusFailed}); w || err != nil {
+	if w, err := u.p.writeResult(ctx, u.p.log, "results/j.json", &Result{JobID: "j", Status: StatusFailed}); w || err != nil {
 		t.Fatalf("second write = %v, %v; want not written, no error", w, err)
 	}
 	if got := string(u.store.object("results", "results/j.json")); got == "" || !strings.Contains(got, `"status":"succeeded"`) {
@@ -85,6 +169,8 @@ func TestResultExists(t *testing.T) {
 		{"typed NotFound", &s3types.NotFound{}, false, false, -1},
 		{"bare 404", sdkErr(404, &smithy.GenericAPIError{}), false, false, -1},
 		{"403 is not absence", sdkErr(403, &smithy.GenericAPIError{Code: "Forbidden"}), false, false, DefaultRetryReleaseDelay},
+		{"missing bucket is not absence", sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchBucket"}), false, false, DefaultRetryReleaseDelay},
+		{"expired credentials are not absence", sdkErr(400, &smithy.GenericAPIError{Code: "ExpiredToken"}), false, false, DefaultRetryReleaseDelay},
 		{"503", sdkErr(503, &smithy.GenericAPIError{Code: "SlowDown"}), false, false, DefaultRetryReleaseDelay},
 	}
 	for _, tt := range tests {
@@ -95,12 +181,63 @@ func TestResultExists(t *testing.T) {
 			if tt.stored {
 				u.store.objects["results/results/j.json"] = []byte("{}")
 			}
-			got, err := u.p.resultExists(context.Background(), "results/j.json")
+			got, err := u.p.resultExists(context.Background(), u.p.log, "results/j.json")
 			if got != tt.want || retryDelay(err) != tt.wantDelay || (tt.wantDelay == -1 && err != nil) {
 				t.Errorf("resultExists = %v, %v; want %v, delay %s", got, err, tt.want, tt.wantDelay)
 			}
 		})
 	}
+}
+
+// A 403 on the result check is what S3 says for a missing key to a caller
+// without s3:ListBucket. It must not read as "no result" (the model would be
+// paid for jobs that are done), and the reason must reach a person once, not
+// once per job.
+func TestResultCheckDeniedIsLoggedOnce(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, nil, nil)
+	u.store.headErr = sdkErr(403, &smithy.GenericAPIError{Code: "Forbidden"})
+	for i := range 3 {
+		m := msg(t, Job{JobID: fmt.Sprintf("j%d", i), Task: "summarize", Text: shortDoc})
+		err := u.p.Process(context.Background(), m)
+		if retryDelay(err) != DefaultRetryReleaseDelay || !strings.Contains(err.Error(), "s3:ListBucket") {
+			t.Fatalf("Process = %v, want a release that explains s3:ListBucket", err)
+		}
+	}
+	if n := strings.Count(u.logs.String(), `"level":"ERROR"`); n != 1 {
+		t.Errorf("%d ERROR lines, want 1:\n%s", n, u.logs)
+	}
+	for _, s := range []string{"403 instead of 404", "s3:ListBucket", "s3:GetObject", "results bucket results", "every job would look unfinished"} {
+		if !strings.Contains(u.logs.String(), s) {
+			t.Errorf("logs lack %q:\n%s", s, u.logs)
+		}
+	}
+	if len(u.conv.calls) != 0 || u.store.puts != 0 {
+		t.Errorf("%d model calls, %d writes; want none", len(u.conv.calls), u.store.puts)
+	}
+}
+
+func TestS3ReadsAreBoundedByS3Timeout(t *testing.T) {
+	t.Parallel()
+	t.Run("result check", func(t *testing.T) {
+		t.Parallel()
+		u := newUnit(t, nil, func(c *Config) { c.S3Timeout = 10 * time.Millisecond })
+		u.store.stallHead = true
+		got, err := u.p.resultExists(context.Background(), u.p.log, "results/j.json")
+		if got || retryDelay(err) != DefaultRetryReleaseDelay || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("resultExists = %v, %v; want a release wrapping the deadline", got, err)
+		}
+	})
+	t.Run("document", func(t *testing.T) {
+		t.Parallel()
+		u := newUnit(t, nil, func(c *Config) { c.S3Timeout = 10 * time.Millisecond })
+		u.store.stallGet = true
+		_, err := u.p.loadDocument(context.Background(), u.p.log, Job{DocumentURI: "s3://docs/a.txt"})
+		var f *failure
+		if errors.As(err, &f) || retryDelay(err) != DefaultRetryReleaseDelay || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("loadDocument = %v; want a release wrapping the deadline", err)
+		}
+	})
 }
 
 func TestLoadDocument(t *testing.T) {
@@ -127,6 +264,9 @@ func TestLoadDocument(t *testing.T) {
 		{"missing", Job{DocumentURI: "s3://docs/missing.txt"}, nil, nil, nil, CodeDocumentNotFound, -1, ""},
 		{"access denied", Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(403, &smithy.GenericAPIError{Code: "AccessDenied"}), CodeDocumentAccessDenied, -1, ""},
 		{"no such bucket", Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchBucket"}), CodeDocumentNotFound, -1, ""},
+		{"signature mismatch is the worker's trouble, not the document's", Job{DocumentURI: "s3://docs/a.txt"}, nil, nil,
+			sdkErr(403, &smithy.GenericAPIError{Code: "SignatureDoesNotMatch"}), "", DefaultRetryReleaseDelay, ""},
+		{"expired token", Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(400, &smithy.GenericAPIError{Code: "ExpiredToken"}), "", DefaultRetryReleaseDelay, ""},
 		{"S3 unavailable", Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(503, &smithy.GenericAPIError{Code: "SlowDown"}), "", DefaultRetryReleaseDelay, ""},
 		{"not UTF-8", Job{DocumentURI: "s3://docs/a.txt"}, []byte{'a', 0xff}, nil, nil, CodeInvalidDocument, -1, ""},
 	}
@@ -141,7 +281,7 @@ func TestLoadDocument(t *testing.T) {
 				}
 			}
 			u.store.getErr = tt.getErr
-			text, err := u.p.loadDocument(context.Background(), tt.job)
+			text, err := u.p.loadDocument(context.Background(), u.p.log, tt.job)
 			var f *failure
 			switch {
 			case tt.wantCode != "":

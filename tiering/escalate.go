@@ -1,6 +1,7 @@
 package tiering
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -25,15 +26,18 @@ func (c *Config) Next(tier string) (Tier, bool) {
 // this job has already had (0 for the first attempt).
 //
 // It escalates when the answer stopped at max_tokens (the next tier allows a
-// longer answer), or when an extract task's answer is not valid JSON (a more
-// capable model follows the format more reliably), each only if enabled in
-// Escalation, while steps remain and a next tier exists.
+// longer answer), or when an extract task's answer is not a JSON object by
+// ExtractJSONObject (a more capable model follows the format more reliably),
+// each only if enabled in Escalation, while steps remain and a next tier
+// exists.
 func (c *Config) ShouldEscalate(tier, stopReason, task, output string, step int) (bool, string) {
 	var cause string
 	switch {
 	case stopReason == StopReasonMaxTokens && c.Escalation.OnMaxTokens:
 		cause = "answer stopped at max_tokens"
-	case task == TaskExtract && c.Escalation.OnInvalidJSON && !validJSON(output):
+	case task == TaskExtract && c.Escalation.OnInvalidJSON && !isJSONObject(output):
+		// Worded before only objects counted; kept, as results and the
+		// package example carry it.
 		cause = "extract answer is not valid JSON"
 	default:
 		return false, fmt.Sprintf("no escalation condition met (stop reason %s)", stopReason)
@@ -57,21 +61,39 @@ func (c *Config) canEscalate(task string) bool {
 	return e.Enabled && (e.OnMaxTokens || (e.OnInvalidJSON && task == TaskExtract))
 }
 
-// validJSON reports whether s is JSON once surrounding space and an optional
-// Markdown code fence (``` or ```json) are removed. Models add the fence
-// even when told not to, and the JSON inside is still usable.
-func validJSON(s string) bool {
-	s = strings.TrimSpace(s)
+func isJSONObject(output string) bool {
+	_, ok := ExtractJSONObject(output)
+	return ok
+}
+
+// ExtractJSONObject returns an extract answer as a compact JSON object, and
+// whether it is one, once surrounding whitespace and one Markdown code fence
+// (``` or ```json, any case) are removed: models add the fence even when told
+// not to, and the object inside is still usable.
+//
+// Only an object counts. An extract job asks for named fields, so an array,
+// a string such as "n/a" or a number is an answer that did not follow the
+// format: it is escalated like prose, and never stored as the parsed answer.
+// Escalation and the stored result use this one function so that they cannot
+// disagree about what a usable answer is.
+func ExtractJSONObject(output string) (json.RawMessage, bool) {
+	s := strings.TrimSpace(output)
 	if rest, ok := strings.CutPrefix(s, "```"); ok {
 		tag, body, ok := strings.Cut(rest, "\n")
-		if tag = strings.TrimSpace(tag); tag != "" && !strings.EqualFold(tag, "json") {
-			return false
-		}
-		body, closed := strings.CutSuffix(body, "```")
-		if !ok || !closed {
-			return false
+		body, closed := strings.CutSuffix(strings.TrimSpace(body), "```")
+		if tag = strings.TrimSpace(tag); !ok || !closed || (tag != "" && !strings.EqualFold(tag, "json")) {
+			return nil, false
 		}
 		s = strings.TrimSpace(body)
 	}
-	return s != "" && json.Valid([]byte(s))
+	if !strings.HasPrefix(s, "{") {
+		return nil, false
+	}
+	// Compact also validates: it rejects a truncated object and anything
+	// after the object, such as a second object or a closing remark.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, []byte(s)); err != nil {
+		return nil, false
+	}
+	return compact.Bytes(), true
 }
