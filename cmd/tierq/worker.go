@@ -52,6 +52,7 @@ func workerFlags(s *app.Settings, stderr io.Writer) (*flag.FlagSet, *string, *st
 	fs.DurationVar(&s.ReleaseDelay, "release-delay", 30*time.Second, "how long a transiently failed message stays invisible")
 	fs.DurationVar(&s.DrainTimeout, "drain-timeout", 25*time.Second, "on SIGTERM, how long running jobs may finish before they are released")
 	fs.IntVar(&s.RetryMaxAttempts, "retry-max-attempts", 4, "model calls per tier per delivery before the message is released")
+	fs.DurationVar(&s.CallTimeout, "call-timeout", 10*time.Minute, "bound on one Converse attempt; a timed-out attempt is retried")
 	fs.StringVar(&s.MetricsNamespace, "metrics-namespace", "tierq", "CloudWatch namespace of the EMF metrics")
 	fs.StringVar(&s.WorkerID, "worker-id", "", "worker name in results (default: host name)")
 	fs.Usage = func() {
@@ -86,7 +87,7 @@ var workerEnv = []string{
 	"TIERQ_CONFIG", "TIERQ_METRICS_FILE", "TIERQ_S3_PATH_STYLE", "TIERQ_QUEUE_URL", "TIERQ_DLQ_URL",
 	"TIERQ_RESULTS_BUCKET", "TIERQ_RESULTS_PREFIX", "TIERQ_INPUT_BUCKETS", "TIERQ_MAX_DOCUMENT_BYTES",
 	"TIERQ_TIERS_FILE", "TIERQ_CONCURRENCY", "TIERQ_MODEL_CONCURRENCY", "TIERQ_WAIT_TIME",
-	"TIERQ_VISIBILITY_TIMEOUT", "TIERQ_RELEASE_DELAY", "TIERQ_DRAIN_TIMEOUT", "TIERQ_RETRY_MAX_ATTEMPTS",
+	"TIERQ_VISIBILITY_TIMEOUT", "TIERQ_RELEASE_DELAY", "TIERQ_DRAIN_TIMEOUT", "TIERQ_RETRY_MAX_ATTEMPTS", "TIERQ_CALL_TIMEOUT",
 	"TIERQ_METRICS_NAMESPACE", "TIERQ_WORKER_ID",
 }
 
@@ -180,6 +181,11 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	w, err := app.New(s, app.Clients{Queue: clients.SQS, Store: clients.S3, Converser: clients.Bedrock}, metrics, log)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w\n(set with flags, TIERQ_* environment variables or the --config file: see tierq worker --help)", err)
+	}
+	// Refuse to start rather than run jobs that could never record a result
+	// (a missing bucket, or no s3:ListBucket, which makes every job look unfinished).
+	if err := w.Pipeline.Preflight(ctx); err != nil {
+		return fmt.Errorf("preflight: %w", err)
 	}
 	log.Info("worker starting", "queue_url", s.QueueURL, "concurrency", s.Concurrency,
 		"tiers", len(w.Tiers.Tiers), "version", version)

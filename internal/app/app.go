@@ -45,6 +45,8 @@ type Settings struct {
 	DrainTimeout      time.Duration
 	// RetryMaxAttempts is the most model calls per tier per delivery. Default 4.
 	RetryMaxAttempts int
+	// CallTimeout bounds one Converse attempt. Default 10m.
+	CallTimeout time.Duration
 	// MetricsNamespace of the EMF lines (default "tierq"); WorkerID names this
 	// worker in results (default: host name); Version is recorded in results.
 	MetricsNamespace string
@@ -62,7 +64,8 @@ type Clients struct {
 // Worker is an assembled worker and what it was built from.
 type Worker struct {
 	*worker.Worker
-	Tiers *tiering.Config
+	Tiers    *tiering.Config
+	Pipeline *pipeline.Pipeline
 }
 
 // LoadTiers reads the tier configuration file, or returns the default.
@@ -101,7 +104,7 @@ func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, e
 	pcfg := pipeline.Config{
 		ResultsBucket: s.ResultsBucket, ResultsPrefix: s.ResultsPrefix, InputBuckets: s.InputBuckets,
 		MaxDocumentBytes: s.MaxDocumentBytes, MetricsNamespace: s.MetricsNamespace,
-		WorkerID: s.WorkerID, Version: s.Version, Tiers: tiers,
+		WorkerID: s.WorkerID, Version: s.Version, Tiers: tiers, CallTimeout: s.CallTimeout,
 		Retry: pipeline.RetryConfig{MaxAttempts: s.RetryMaxAttempts, ReleaseDelay: s.ReleaseDelay},
 	}
 	wcfg := worker.Config{
@@ -127,5 +130,5 @@ func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, e
 	if err != nil {
 		return nil, err
 	}
-	return &Worker{Worker: w, Tiers: tiers}, nil
+	return &Worker{Worker: w, Tiers: tiers, Pipeline: p}, nil
 }

@@ -179,6 +179,9 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := workers[i].Pipeline.Preflight(ctx); err != nil {
+			return nil, fmt.Errorf("preflight: %w", err)
+		}
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
