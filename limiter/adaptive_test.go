@@ -1,0 +1,694 @@
+package limiter_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tierq/tierq/limiter"
+)
+
+// callLimiter is what the pipeline and the worker need from a limiter
+// (pipeline.Limiter plus worker.Capacity); both limiters must satisfy it.
+type callLimiter interface {
+	Acquire(ctx context.Context, model string, tokens int) (limiter.Permit, error)
+	Available() int
+}
+
+var (
+	_ callLimiter = (*limiter.Fixed)(nil)
+	_ callLimiter = (*limiter.Adaptive)(nil)
+)
+
+// failsafe bounds waits for a goroutine the test expects to act at once, so
+// a bug fails the test instead of hanging it. It never paces the test.
+const failsafe = 10 * time.Second
+
+type fakeClock struct{ ns atomic.Int64 }
+
+func newClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+type acquired struct {
+	p   limiter.Permit
+	err error
+}
+
+// harness drives one Adaptive, learning from its wait hook when an Acquire
+// blocks.
+type harness struct {
+	t     *testing.T
+	a     *limiter.Adaptive
+	clock *fakeClock
+	waits chan string
+}
+
+func newHarness(t *testing.T, cfg limiter.Config) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: newClock(), waits: make(chan string, 64)}
+	if cfg.Now == nil {
+		cfg.Now = h.clock.Now
+	}
+	a, err := limiter.NewAdaptive(cfg)
+	if err != nil {
+		t.Fatalf("NewAdaptive: %v", err)
+	}
+	limiter.SetWaitHook(a, func(model string) { h.waits <- model })
+	h.a = a
+	return h
+}
+
+func (h *harness) start(ctx context.Context, model string, tokens int) <-chan acquired {
+	r := make(chan acquired, 1)
+	go func() {
+		p, err := h.a.Acquire(ctx, model, tokens)
+		r <- acquired{p, err}
+	}()
+	return r
+}
+
+// acquire takes a permit that must be granted at once.
+func (h *harness) acquire(model string, tokens int) limiter.Permit {
+	h.t.Helper()
+	r := h.start(h.t.Context(), model, tokens)
+	select {
+	case got := <-r:
+		if got.err != nil {
+			h.t.Fatalf("acquire %s (%d tokens): %v", model, tokens, got.err)
+		}
+		return got.p
+	case <-h.waits:
+		h.t.Fatalf("acquire %s (%d tokens) blocked, want an immediate permit; state %+v", model, tokens, h.state(model))
+	}
+	return nil
+}
+
+// wait starts an Acquire that must block and returns where its result goes.
+func (h *harness) wait(ctx context.Context, model string, tokens int) <-chan acquired {
+	h.t.Helper()
+	r := h.start(ctx, model, tokens)
+	select {
+	case <-h.waits:
+		return r
+	case got := <-r:
+		h.t.Fatalf("acquire %s (%d tokens) returned (%v, %v), want it to wait", model, tokens, got.p, got.err)
+	}
+	return nil
+}
+
+// granted receives the permit of a waiter that must have been admitted.
+func (h *harness) granted(r <-chan acquired, what string) limiter.Permit {
+	h.t.Helper()
+	select {
+	case got := <-r:
+		if got.err != nil {
+			h.t.Fatalf("%s: %v, want a permit", what, got.err)
+		}
+		return got.p
+	case <-time.After(failsafe):
+		h.t.Fatalf("%s was never admitted", what)
+	}
+	return nil
+}
+
+func (h *harness) lookup(model string) (limiter.State, bool) {
+	for _, s := range h.a.Snapshot() {
+		if s.Model == model {
+			return s, true
+		}
+	}
+	return limiter.State{}, false
+}
+
+func (h *harness) state(model string) limiter.State {
+	h.t.Helper()
+	s, ok := h.lookup(model)
+	if !ok {
+		h.t.Fatalf("no state for model %q", model)
+	}
+	return s
+}
+
+// fill acquires permits of tokens each until the limit is reached.
+func (h *harness) fill(model string, tokens int) []limiter.Permit {
+	h.t.Helper()
+	var ps []limiter.Permit
+	for {
+		s, ok := h.lookup(model)
+		if ok && s.InFlight >= s.Limit {
+			return ps
+		}
+		ps = append(ps, h.acquire(model, tokens))
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	if err := limiter.DefaultConfig().Validate(); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	tests := []struct {
+		name string
+		edit func(*limiter.Config)
+		want []string
+	}{
+		{"limits out of order", func(c *limiter.Config) { c.MinLimit, c.MaxLimit = 8, 4 }, []string{"MaxLimit (4) must be at least MinLimit (8)", "InitialLimit must be in"}},
+		{"negative min", func(c *limiter.Config) { c.MinLimit = -1 }, []string{"MinLimit must be at least 1"}},
+		{"decrease too small", func(c *limiter.Config) { c.Decrease = 0.3 }, []string{"Decrease must be in 0.5..0.9"}},
+		{"decrease too large", func(c *limiter.Config) { c.Decrease = 0.95 }, []string{"Decrease must be in"}},
+		{"bad increase and used", func(c *limiter.Config) { c.Increase, c.UsedFraction = -1, 1.5 }, []string{"Increase must be", "UsedFraction must be"}},
+		{"tokens", func(c *limiter.Config) { c.InitialTokens, c.MaxTokens, c.TokenIncrease = 5, 4, -2 }, []string{"MaxTokens (4) must be at least MinTokens", "InitialTokens must be in", "TokenIncrease must be"}},
+		{"backoff", func(c *limiter.Config) { c.BackoffBase, c.BackoffMax = time.Second, time.Millisecond }, []string{"BackoffMax"}},
+		{"empty model and no clock", func(c *limiter.Config) { c.Models, c.Now = []string{"a", ""}, nil }, []string{"Models[1] is empty", "Now is required"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := limiter.DefaultConfig()
+			tt.edit(&c)
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("Validate = nil, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate = %q, want it to mention %q", err, w)
+				}
+			}
+			if _, err := limiter.NewAdaptive(c); err == nil {
+				t.Error("NewAdaptive accepted the config")
+			}
+		})
+	}
+}
+
+func TestAdaptiveZeroConfigUsesDefaults(t *testing.T) {
+	t.Parallel()
+	a, err := limiter.NewAdaptive(limiter.Config{Models: []string{"m"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := a.Snapshot()[0]
+	if s.Limit != limiter.DefaultInitialLimit || s.TokenBudget != limiter.DefaultInitialTokens {
+		t.Errorf("state %+v, want limit %d and budget %d", s, limiter.DefaultInitialLimit, limiter.DefaultInitialTokens)
+	}
+}
+
+func TestAdaptiveBadInput(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{})
+	if _, err := h.a.Acquire(t.Context(), "", 1); err == nil {
+		t.Error("Acquire with no model: nil error")
+	}
+	if _, err := h.a.Acquire(t.Context(), "m", -1); err == nil || !strings.Contains(err.Error(), "negative") {
+		t.Errorf("Acquire with negative tokens: %v, want an error saying so", err)
+	}
+	if got := len(h.a.Snapshot()); got != 0 {
+		t.Errorf("bad calls created %d model states, want 0", got)
+	}
+}
+
+func TestAdaptiveIncreaseOnlyWhenUsed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		limit    int
+		inFlight int // calls in flight, counting the one reporting success
+		grows    bool
+	}{
+		{"idle single call", 4, 1, false},
+		{"half used", 10, 5, false},
+		{"just below the used fraction", 10, 7, false},
+		{"at the used fraction", 10, 8, true},
+		{"at the limit", 4, 4, true},
+		{"limit of one", 1, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, limiter.Config{InitialLimit: tt.limit, InitialTokens: 1_000_000, MaxTokens: 1_000_000})
+			// Keep tt.inFlight calls in flight and report 200 successes: an
+			// unused limit must not move at all; a used one must grow.
+			held := make([]limiter.Permit, tt.inFlight)
+			for i := range held {
+				held[i] = h.acquire("m", 10)
+			}
+			for i := range 200 {
+				held[i%len(held)].Release(limiter.Success)
+				if s := h.state("m"); !tt.grows && s.Limit != tt.limit {
+					t.Fatalf("after %d successes with %d of %d in flight: limit %d, want it unchanged", i+1, tt.inFlight, tt.limit, s.Limit)
+				}
+				held[i%len(held)] = h.acquire("m", 10)
+			}
+			if got := h.state("m").Limit; tt.grows && got <= tt.limit {
+				t.Errorf("limit %d after 200 successes at %d of %d in flight, want it grown", got, tt.inFlight, tt.limit)
+			}
+		})
+	}
+}
+
+func TestAdaptiveAdditiveIncreaseIsOnePerWindow(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{InitialLimit: 8})
+	held := h.fill("m", 10)
+	successes := 0
+	for h.state("m").Limit == 8 {
+		p := held[0]
+		held = held[1:]
+		p.Release(limiter.Success)
+		successes++
+		held = append(held, h.acquire("m", 10))
+	}
+	// 8 + 1/8 + 1/8.125 + ... crosses 9 on the 9th success: about one
+	// limit's worth of successes per extra call, not one call per success.
+	if successes < 8 || successes > 9 {
+		t.Errorf("limit went 8 -> 9 after %d successes, want 8 or 9 (one window)", successes)
+	}
+}
+
+func TestAdaptiveDecreaseOncePerBurst(t *testing.T) {
+	t.Parallel()
+	var reasons []string
+	var mu sync.Mutex
+	h := newHarness(t, limiter.Config{
+		InitialLimit: 10,
+		OnChange: func(_ string, _, _ limiter.State, reason string) {
+			mu.Lock()
+			reasons = append(reasons, reason)
+			mu.Unlock()
+		},
+	})
+	burst := h.fill("m", 1000)
+	for _, p := range burst {
+		p.Release(limiter.Dropped)
+	}
+	s := h.state("m")
+	if s.Limit != 7 || s.Drops != 10 {
+		t.Fatalf("after a burst of 10 throttles admitted at limit 10: limit %d drops %d, want limit 7 (one decrease) and 10 drops", s.Limit, s.Drops)
+	}
+	// A call admitted under the new limit that is throttled is new evidence.
+	again := h.fill("m", 1000)
+	again[0].Release(limiter.Dropped)
+	if got := h.state("m").Limit; got != 4 { // 7 * 0.7 = 4.9
+		t.Errorf("limit %d after a throttle admitted under limit 7, want 4", got)
+	}
+	for _, p := range again[1:] {
+		p.Release(limiter.Dropped)
+	}
+	if got := h.state("m").Limit; got != 4 {
+		t.Errorf("limit %d after the rest of the second burst, want still 4", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reasons) != 2 || reasons[0] != limiter.ReasonDropped || reasons[1] != limiter.ReasonDropped {
+		t.Errorf("OnChange reasons %q, want two %q", reasons, limiter.ReasonDropped)
+	}
+}
+
+func TestAdaptiveStaleSuccessDoesNotUndoDecrease(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{InitialLimit: 10})
+	held := h.fill("m", 10)
+	held[0].Release(limiter.Dropped)
+	// Nine calls admitted at limit 10 are still in flight at limit 7, which
+	// looks "in use", but their successes answer for the old limit.
+	for _, p := range held[1:] {
+		p.Release(limiter.Success)
+	}
+	if s := h.state("m"); s.Limit != 7 || s.Successes != 9 {
+		t.Errorf("state %+v, want limit 7 and 9 successes counted", s)
+	}
+}
+
+func TestAdaptiveBounds(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{Models: []string{"m"}, InitialLimit: 3, MinLimit: 2, MaxLimit: 5, InitialTokens: 20_000, MinTokens: 5_000, MaxTokens: 40_000})
+	// Each round fills both the limit and the budget, so both are in use.
+	round := func(o limiter.Outcome) {
+		s := h.state("m")
+		for _, p := range h.fill("m", s.TokenBudget/s.Limit) {
+			p.Release(o)
+		}
+	}
+	for range 20 {
+		round(limiter.Dropped)
+	}
+	if s := h.state("m"); s.Limit != 2 || s.TokenBudget != 5_000 {
+		t.Errorf("after repeated throttles: limit %d budget %d, want the floors 2 and 5000", s.Limit, s.TokenBudget)
+	}
+	for range 200 {
+		round(limiter.Success)
+	}
+	if s := h.state("m"); s.Limit != 5 || s.TokenBudget != 40_000 {
+		t.Errorf("after many successes in use: limit %d budget %d, want the ceilings 5 and 40000", s.Limit, s.TokenBudget)
+	}
+}
+
+func TestAdaptiveIgnoredChangesNothing(t *testing.T) {
+	t.Parallel()
+	for _, o := range []limiter.Outcome{limiter.Ignored, limiter.Outcome(42)} {
+		t.Run(o.String(), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, limiter.Config{InitialLimit: 4, Models: []string{"m"}})
+			before := h.state("m")
+			held := h.fill("m", 25_000) // the limit and the budget both in use
+			h.clock.Advance(time.Minute)
+			for _, p := range held {
+				p.Release(o)
+			}
+			if after := h.state("m"); after != before {
+				t.Errorf("state after %v releases\n got %+v\nwant %+v (unchanged)", o, after, before)
+			}
+		})
+	}
+}
+
+func TestAdaptiveReleaseIsIdempotent(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{InitialLimit: 4})
+	p := h.acquire("m", 500)
+	q := h.acquire("m", 700)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() { p.Release(limiter.Success) })
+	}
+	wg.Wait()
+	p.Release(limiter.Dropped)
+	s := h.state("m")
+	if s.InFlight != 1 || s.TokensInFlight != 700 || s.Successes != 1 || s.Drops != 0 {
+		t.Errorf("after releasing one permit 9 times: %+v, want 1 in flight holding 700 tokens, 1 success, 0 drops", s)
+	}
+	q.Release(limiter.Ignored)
+	if s := h.state("m"); s.InFlight != 0 || s.TokensInFlight != 0 {
+		t.Errorf("after releasing both: %+v, want nothing in flight", s)
+	}
+}
+
+func TestAdaptiveTokenAdmission(t *testing.T) {
+	t.Parallel()
+	t.Run("many small calls run wide", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, limiter.Config{InitialLimit: 20, InitialTokens: 100_000})
+		for range 20 {
+			h.acquire("m", 4_000)
+		}
+		if s := h.state("m"); s.InFlight != 20 || s.TokensInFlight != 80_000 {
+			t.Errorf("state %+v, want 20 small calls in flight", s)
+		}
+	})
+	t.Run("the budget caps calls before the limit", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, limiter.Config{InitialLimit: 20, InitialTokens: 100_000})
+		for range 3 {
+			h.acquire("m", 30_000)
+		}
+		h.wait(t.Context(), "m", 30_000)
+		if s := h.state("m"); s.InFlight != 3 || s.Waiting != 1 {
+			t.Errorf("state %+v, want 3 in flight and 1 waiting", s)
+		}
+	})
+	t.Run("a call larger than the budget runs alone", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, limiter.Config{InitialLimit: 8, InitialTokens: 10_000})
+		small := h.acquire("m", 1_000)
+		huge := h.wait(t.Context(), "m", 50_000)
+		small.Release(limiter.Success)
+		hp := h.granted(huge, "the huge call once nothing else was in flight")
+		after := h.wait(t.Context(), "m", 1_000)
+		if s := h.state("m"); s.InFlight != 1 || s.TokensInFlight != 50_000 {
+			t.Errorf("while the huge call runs: %+v, want it alone", s)
+		}
+		hp.Release(limiter.Success)
+		h.granted(after, "the small call after the huge one")
+	})
+	t.Run("budget learned down on drops", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, limiter.Config{InitialLimit: 8, InitialTokens: 10_000})
+		a, b := h.acquire("m", 4_000), h.acquire("m", 4_000) // 8,000 of 10,000: in use
+		a.Release(limiter.Dropped)
+		b.Release(limiter.Dropped)
+		if s := h.state("m"); s.TokenBudget != 7_000 || s.Limit != 8 {
+			t.Errorf("after a throttle with the budget in use and 2 of 8 calls: %+v, want budget 7000 and limit unchanged", s)
+		}
+	})
+	t.Run("budget learned up on use", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, limiter.Config{InitialLimit: 8, InitialTokens: 10_000, TokenIncrease: 4_000})
+		held := []limiter.Permit{h.acquire("m", 4_000), h.acquire("m", 4_000)}
+		var waiting <-chan acquired = h.wait(t.Context(), "m", 4_000)
+		for i := 0; h.state("m").InFlight < 3; i++ {
+			if i > 100 {
+				t.Fatalf("budget never grew to fit a third call: %+v", h.state("m"))
+			}
+			held[0].Release(limiter.Success)
+			held[0] = h.granted(waiting, "the next 4,000-token call")
+			held[0], held[1] = held[1], held[0]
+			waiting = h.start(t.Context(), "m", 4_000)
+			select {
+			case <-h.waits:
+			case got := <-waiting:
+				held = append(held, got.p) // the budget now fits three
+			}
+		}
+		if s := h.state("m"); s.TokenBudget < 12_000 || s.Limit != 8 {
+			t.Errorf("state %+v, want a budget of at least 12000 and the unused limit unchanged", s)
+		}
+	})
+}
+
+func TestAdaptiveFIFO(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{InitialLimit: 1})
+	ctx := t.Context()
+	held := h.acquire("m", 10)
+	a := h.wait(ctx, "m", 10)
+	b := h.wait(ctx, "m", 10)
+	c := h.wait(ctx, "m", 10)
+	for _, next := range []struct {
+		r    <-chan acquired
+		name string
+	}{{a, "first waiter"}, {b, "second waiter"}, {c, "third waiter"}} {
+		held.Release(limiter.Ignored)
+		held = h.granted(next.r, next.name)
+		if s := h.state("m"); s.InFlight != 1 {
+			t.Fatalf("%d in flight at limit 1", s.InFlight)
+		}
+	}
+}
+
+func TestAdaptiveBypassOfCallThatDoesNotFit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		maxBypass int
+		passed    int // small calls admitted ahead of the big one
+	}{
+		{"bounded bypass", 2, 2},
+		{"strict FIFO", -1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, limiter.Config{InitialLimit: 16, InitialTokens: 10_000, MaxBypass: tt.maxBypass})
+			ctx := t.Context()
+			first := h.acquire("m", 6_000)
+			big := h.wait(ctx, "m", 8_000) // 6,000 + 8,000 > 10,000
+			var passed []limiter.Permit
+			for range tt.passed {
+				passed = append(passed, h.acquire("m", 1_000))
+			}
+			late := h.wait(ctx, "m", 1_000) // fits, but may not pass again
+			if s := h.state("m"); s.InFlight != 1+tt.passed || s.Waiting != 2 {
+				t.Fatalf("state %+v, want %d in flight and the big and the late call waiting", s, 1+tt.passed)
+			}
+			first.Release(limiter.Success)
+			for _, p := range passed {
+				p.Release(limiter.Success)
+			}
+			bp := h.granted(big, "the big call")
+			lp := h.granted(late, "the late small call, behind the big one")
+			if s := h.state("m"); s.InFlight != 2 || s.TokensInFlight != 9_000 {
+				t.Errorf("state %+v, want the big and the late call in flight", s)
+			}
+			bp.Release(limiter.Success)
+			lp.Release(limiter.Success)
+		})
+	}
+}
+
+func TestAdaptiveCancelWhileWaiting(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{InitialLimit: 1})
+	held := h.acquire("m", 100)
+	ctx, cancel := context.WithCancel(t.Context())
+	r := h.wait(ctx, "m", 100)
+	behind := h.wait(t.Context(), "m", 100)
+	cancel()
+	got := <-r
+	if !errors.Is(got.err, context.Canceled) || !strings.Contains(got.err.Error(), "m permit") {
+		t.Fatalf("cancelled Acquire = (%v, %v), want a wrapped context.Canceled naming the model", got.p, got.err)
+	}
+	if s := h.state("m"); s.Waiting != 1 || s.InFlight != 1 {
+		t.Fatalf("after cancelling one of two waiters: %+v, want 1 waiting and 1 in flight", s)
+	}
+	held.Release(limiter.Success)
+	p := h.granted(behind, "the waiter behind the cancelled one")
+	p.Release(limiter.Success)
+	if s := h.state("m"); s.Waiting != 0 || s.InFlight != 0 || s.TokensInFlight != 0 {
+		t.Errorf("at the end: %+v, want nothing waiting or in flight", s)
+	}
+
+	done, stop := context.WithCancel(t.Context())
+	stop()
+	if _, err := h.a.Acquire(done, "m", 100); !errors.Is(err, context.Canceled) {
+		t.Errorf("Acquire with an ended context and free capacity: %v, want context.Canceled", err)
+	}
+	if s := h.state("m"); s.InFlight != 0 {
+		t.Errorf("an ended context took a permit: %+v", s)
+	}
+}
+
+// TestAdaptiveCancelRacesAdmission cancels waiters at the moment they are
+// admitted, so both orders happen; whichever wins, nothing leaks and nothing
+// is freed twice.
+func TestAdaptiveCancelRacesAdmission(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{InitialLimit: 1})
+	got := 0
+	for range 200 {
+		held := h.acquire("m", 100)
+		ctx, cancel := context.WithCancel(t.Context())
+		r := h.wait(ctx, "m", 100)
+		go cancel()
+		held.Release(limiter.Ignored)
+		res := <-r
+		if res.err == nil {
+			got++
+			res.p.Release(limiter.Ignored)
+			res.p.Release(limiter.Ignored)
+		}
+		cancel()
+		if s := h.state("m"); s.InFlight != 0 || s.Waiting != 0 || s.TokensInFlight != 0 {
+			t.Fatalf("after a cancel racing an admission: %+v, want nothing in flight or waiting", s)
+		}
+	}
+	t.Logf("%d of 200 racing waiters got their permit", got)
+}
+
+func TestAdaptiveAvailable(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{InitialLimit: 4, Models: []string{"a", "b"}})
+	if got := h.a.Available(); got != 8 {
+		t.Fatalf("Available before any call = %d, want 8 (two configured models at 4)", got)
+	}
+	held := []limiter.Permit{h.acquire("a", 1), h.acquire("a", 1), h.acquire("a", 1)}
+	if got := h.a.Available(); got != 5 {
+		t.Errorf("Available with 3 of a's 4 in flight = %d, want 5", got)
+	}
+	h.acquire("c", 1) // an unconfigured model joins on first use
+	if got := h.a.Available(); got != 8 {
+		t.Errorf("Available after the first call to c = %d, want 5 + 3", got)
+	}
+	held = append(held, h.acquire("a", 1))
+	h.wait(t.Context(), "a", 1)
+	for _, p := range held[:2] {
+		p.Release(limiter.Dropped) // a: 4 * 0.7 -> 2, with 2 in flight and 1 waiting
+	}
+	if got := h.a.Available(); got != 4+3 {
+		t.Errorf("Available with a over its cut limit = %d, want 7 (a counts 0, not negative)", got)
+	}
+}
+
+func TestAdaptiveSnapshotAndOnChange(t *testing.T) {
+	t.Parallel()
+	type call struct {
+		model    string
+		old, new limiter.State
+		reason   string
+		models   int
+	}
+	var calls []call
+	var h *harness
+	h = newHarness(t, limiter.Config{
+		InitialLimit: 2,
+		Models:       []string{"z", "a"},
+		OnChange: func(model string, old, new limiter.State, reason string) {
+			// Snapshot takes the lock: this would deadlock if OnChange were
+			// called with it held.
+			calls = append(calls, call{model, old, new, reason, len(h.a.Snapshot())})
+		},
+	})
+	snap := h.a.Snapshot()
+	if len(snap) != 2 || snap[0].Model != "a" || snap[1].Model != "z" {
+		t.Fatalf("Snapshot models %+v, want a and z in order", snap)
+	}
+	p1, p2 := h.acquire("a", 40_000), h.acquire("a", 40_000) // both limits in use
+	h.clock.Advance(time.Second)
+	dropAt := h.clock.Now()
+	p1.Release(limiter.Dropped)
+	want := limiter.State{Model: "a", Limit: 1, InFlight: 1, TokenBudget: 70_000, TokensInFlight: 40_000, Drops: 1, LastChange: dropAt}
+	if got := h.state("a"); got != want {
+		t.Errorf("state after a drop\n got %+v\nwant %+v", got, want)
+	}
+	p2.Release(limiter.Success) // admitted before the drop: no growth
+	if len(calls) != 1 {
+		t.Fatalf("OnChange called %d times, want once: %+v", len(calls), calls)
+	}
+	c := calls[0]
+	if c.model != "a" || c.reason != limiter.ReasonDropped || c.old.Limit != 2 || c.new.Limit != 1 ||
+		c.old.TokenBudget != 100_000 || c.new.TokenBudget != 70_000 || c.models != 2 || !c.new.LastChange.Equal(dropAt) {
+		t.Errorf("OnChange call %+v, want a's drop from limit 2/100000 to 1/70000 at %v", c, dropAt)
+	}
+	// Growth is reported once the limit gains a whole call, not per success.
+	for len(calls) == 1 {
+		h.acquire("a", 1).Release(limiter.Success)
+	}
+	if c := calls[1]; c.reason != limiter.ReasonInUse || c.old.Limit != 1 || c.new.Limit != 2 {
+		t.Errorf("second OnChange call %+v, want growth from 1 to 2", c)
+	}
+	if s := h.state("a"); s.Successes != 2 || s.Drops != 1 {
+		t.Errorf("counters %+v, want 2 successes and 1 drop", s)
+	}
+}
+
+func TestAdaptiveBackoff(t *testing.T) {
+	t.Parallel()
+	half := func() float64 { return 0.5 }
+	h := newHarness(t, limiter.Config{InitialLimit: 8, BackoffBase: 100 * time.Millisecond, BackoffMax: 2 * time.Second, Rand: half})
+	// Equal jitter with Rand 0.5: the suggestion is 3/4 of the base delay.
+	if got, want := h.a.Backoff("unseen"), 75*time.Millisecond; got != want {
+		t.Errorf("Backoff before any drop = %v, want %v", got, want)
+	}
+	for _, p := range h.fill("m", 1) {
+		p.Release(limiter.Dropped)
+	}
+	if got, want := h.a.Backoff("m"), 8*75*time.Millisecond; got != want {
+		t.Errorf("Backoff right after 8 drops = %v, want %v", got, want)
+	}
+	h.clock.Advance(10 * time.Second) // one half-life
+	if got, want := h.a.Backoff("m"), 4*75*time.Millisecond; got != want {
+		t.Errorf("Backoff 10s after 8 drops = %v, want %v", got, want)
+	}
+	for range 20 {
+		for _, p := range h.fill("m", 1) {
+			p.Release(limiter.Dropped)
+		}
+	}
+	if got, want := h.a.Backoff("m"), 1500*time.Millisecond; got != want {
+		t.Errorf("Backoff after many drops = %v, want the cap's 3/4, %v", got, want)
+	}
+	h.clock.Advance(10 * time.Minute)
+	if got, want := h.a.Backoff("m"), 75*time.Millisecond; got != want {
+		t.Errorf("Backoff long after the drops = %v, want %v", got, want)
+	}
+}
