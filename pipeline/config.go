@@ -21,6 +21,7 @@ const (
 	DefaultRetryBase         = 500 * time.Millisecond
 	DefaultRetryCap          = 8 * time.Second
 	DefaultRetryReleaseDelay = 30 * time.Second
+	DefaultRetryMaxSnooze    = 5 * time.Minute
 
 	DefaultCallTimeout        = 10 * time.Minute
 	DefaultS3Timeout          = time.Minute
@@ -100,6 +101,12 @@ type RetryConfig struct {
 	// ReleaseDelay is how long a message stays invisible after the retries
 	// are exhausted or S3 failed. Default 30s; at most 12h (SQS's limit).
 	ReleaseDelay time.Duration
+	// MaxSnooze is the longest one delivery waits out throttling. Throttles
+	// spend no attempt (the model is busy, the job is fine): the job waits
+	// for the limiter while the worker's heartbeat keeps the message
+	// invisible, and only past MaxSnooze is the message released with
+	// ReleaseDelay. Default 5m.
+	MaxSnooze time.Duration
 }
 
 // ApplyDefaults fills every field left at its zero value with its default.
@@ -140,6 +147,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if r.ReleaseDelay == 0 {
 		r.ReleaseDelay = DefaultRetryReleaseDelay
+	}
+	if r.MaxSnooze == 0 {
+		r.MaxSnooze = DefaultRetryMaxSnooze
 	}
 }
 

@@ -58,7 +58,9 @@ func TestApplyDefaults(t *testing.T) {
 	c.ApplyDefaults()
 	want := Config{
 		ResultsPrefix: "results/", MaxDocumentBytes: 8 << 20, MetricsNamespace: "tierq", WorkerID: c.WorkerID, Version: "dev",
-		Retry: RetryConfig{MaxAttempts: 4, Base: 500 * time.Millisecond, Cap: 8 * time.Second, ReleaseDelay: 30 * time.Second},
+		Retry: RetryConfig{MaxAttempts: 4, Base: 500 * time.Millisecond, Cap: 8 * time.Second, ReleaseDelay: 30 * time.Second,
+			MaxSnooze: 5 * time.Minute},
+		CallTimeout: 10 * time.Minute, S3Timeout: time.Minute, ResultWriteTimeout: 30 * time.Second,
 	}
 	if c.WorkerID == "" {
 		t.Error("WorkerID default is empty, want the host name")

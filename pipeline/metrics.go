@@ -2,10 +2,12 @@ package pipeline
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
 
+	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/tiering"
 )
 
@@ -114,15 +116,57 @@ func newEMFLine(namespace string, r *Result, m jobMetrics) emfLine {
 // write emits one line. A failed write loses one job's metrics line, not the
 // job: the result in S3 is the authoritative record.
 func (e *emfWriter) write(l emfLine) error {
-	b, err := json.Marshal(l)
+	return e.writeJSON(l, "job "+l.JobID)
+}
+
+func (e *emfWriter) writeJSON(v any, what string) error {
+	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("encode metrics of job %s: %w", l.JobID, err)
+		return fmt.Errorf("encode metrics of %s: %w", what, err)
 	}
 	b = append(b, '\n')
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, err := e.w.Write(b); err != nil {
-		return fmt.Errorf("write metrics of job %s: %w", l.JobID, err)
+		return fmt.Errorf("write metrics of %s: %w", what, err)
 	}
 	return nil
+}
+
+// limiterMetrics describe a model's limiter state. ModelId is the only
+// dimension: the limit is per model, whatever tier sends to it.
+var limiterMetrics = []emfMetric{
+	{"ConcurrencyLimit", "Count"},
+	{"InFlight", "Count"},
+	{"Waiting", "Count"},
+	{"TokenBudget", "Count"},
+	{"TokensInFlight", "Count"},
+}
+
+type limiterLine struct {
+	AWS              emfMeta `json:"_aws"`
+	ModelID          string  `json:"ModelId"`
+	ConcurrencyLimit int     `json:"ConcurrencyLimit"`
+	InFlight         int     `json:"InFlight"`
+	Waiting          int     `json:"Waiting"`
+	TokenBudget      int     `json:"TokenBudget"`
+	TokensInFlight   int     `json:"TokensInFlight"`
+}
+
+// EmitLimiterStates writes one EMF line per model with its limiter's state,
+// into the same stream as the jobs' lines. The worker calls it once a minute
+// so operators can graph the adaptive limit against throttles.
+func (p *Pipeline) EmitLimiterStates(states []limiter.State) error {
+	ts := p.now().UnixMilli()
+	var errs []error
+	for _, st := range states {
+		l := limiterLine{
+			AWS: emfMeta{Timestamp: ts, CloudWatchMetrics: []emfDirective{{
+				Namespace: p.cfg.MetricsNamespace, Dimensions: [][]string{{"ModelId"}}, Metrics: limiterMetrics}}},
+			ModelID: st.Model, ConcurrencyLimit: st.Limit, InFlight: st.InFlight, Waiting: st.Waiting,
+			TokenBudget: st.TokenBudget, TokensInFlight: st.TokensInFlight,
+		}
+		errs = append(errs, p.emf.writeJSON(l, "limiter of "+st.Model))
+	}
+	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/tiering"
 )
 
@@ -42,5 +43,25 @@ func TestEMFGolden(t *testing.T) {
 	}
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Errorf("EMF lines differ from %s:\ngot:\n%s\nwant:\n%s", path, buf.Bytes(), want)
+	}
+}
+
+func TestEmitLimiterStates(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	p, err := New(Config{ResultsBucket: "r", Tiers: tiering.Default()}, Deps{Converser: &fakeConverser{}, Store: &fakeStore{},
+		Metrics: &buf, Now: func() time.Time { return time.UnixMilli(1795521600000) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.EmitLimiterStates([]limiter.State{{Model: "m1", Limit: 7, InFlight: 5, Waiting: 2, TokenBudget: 90000, TokensInFlight: 40000}}); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"_aws":{"Timestamp":1795521600000,"CloudWatchMetrics":[{"Namespace":"tierq","Dimensions":[["ModelId"]],"Metrics":[` +
+		`{"Name":"ConcurrencyLimit","Unit":"Count"},{"Name":"InFlight","Unit":"Count"},{"Name":"Waiting","Unit":"Count"},` +
+		`{"Name":"TokenBudget","Unit":"Count"},{"Name":"TokensInFlight","Unit":"Count"}]}]},` +
+		`"ModelId":"m1","ConcurrencyLimit":7,"InFlight":5,"Waiting":2,"TokenBudget":90000,"TokensInFlight":40000}` + "\n"
+	if buf.String() != want {
+		t.Errorf("got  %s\nwant %s", buf.String(), want)
 	}
 }

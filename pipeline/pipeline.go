@@ -369,59 +369,108 @@ func disableSDKRetries(o *bedrockruntime.Options) { o.RetryMaxAttempts = 1 }
 // a backing-off job does not keep capacity from others, and each attempt is
 // bounded by Config.CallTimeout, so a stalled connection cannot hold the job
 // for as long as the worker's heartbeat keeps its message invisible.
+//
+// A throttle is snoozed, not failed: it says the model is busy, not that the
+// job is bad, so it spends none of the Retry.MaxAttempts (River's JobSnooze).
+// The job waits (the limiter's Backoff after a drop, then for a permit) while
+// the worker's heartbeat keeps its message invisible, for at most
+// Retry.MaxSnooze; past that the message is released with ReleaseDelay,
+// because a slot held that long serves nobody.
 func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req request) (*bedrockruntime.ConverseOutput, error) {
 	maxAttempts := p.cfg.Retry.MaxAttempts
-	b := retry.WithMaxRetries(uint64(maxAttempts-1), p.backoff())
-	attempts := 0
-	var last modelErr
-	out, err := retry.DoValue(ctx, b, func(ctx context.Context) (*bedrockruntime.ConverseOutput, error) {
-		last = modelErr{kind: kindCanceled}
-		permit, err := p.lim.Acquire(ctx, tier.ModelID, req.reserve)
+	model := tier.ModelID
+	errWaits, snoozeWaits := p.backoff(), p.backoff()
+	var snoozeEnd time.Time // set by the first throttle
+	calls, failures, throttles := 0, 0, 0
+	for {
+		permit, err := p.lim.Acquire(ctx, model, req.reserve)
 		if err != nil {
-			return nil, fmt.Errorf("acquire a permit for %s: %w", tier.ModelID, err)
+			return nil, RetryAfter(fmt.Errorf("call %s: wait for a permit: %w", model, err), 0)
 		}
 		t0 := p.now()
 		out, err := p.attempt(ctx, req)
 		j.modelTime += p.now().Sub(t0)
-		attempts++
+		calls++
 		j.r.Attempts++
 		p.stats.attempts.Add(1)
 		if err == nil {
 			permit.Release(limiter.Success)
 			return out, nil
 		}
-		last = classifyModelError(ctx, err, tier.ModelID, guardrailName(tier.Guardrail))
+		last := classifyModelError(ctx, err, model, guardrailName(tier.Guardrail))
 		permit.Release(last.outcome())
+		switch {
+		case ctx.Err() != nil:
+			return nil, RetryAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
+		case last.kind == kindPermanent:
+			return nil, &failure{code: last.code, msg: last.msg, err: err}
+		case !last.transient():
+			return nil, RetryAfter(fmt.Errorf("call %s: %w", model, err), p.cfg.Retry.ReleaseDelay)
+		}
+		attrs := []any{"tier", tier.Name, "model_id", model, "attempt", calls, "error_code", last.code}
+		var wait time.Duration
 		if last.kind == kindThrottle {
+			throttles++
 			j.m.throttles++
 			p.stats.throttles.Add(1)
-		}
-		if !last.transient() {
-			return nil, err
-		}
-		attrs := []any{"tier", tier.Name, "model_id", tier.ModelID, "attempt", attempts, "max_attempts", maxAttempts, "error_code", last.code}
-		if last.kind == kindCredentials {
-			// Every job fails this way until someone fixes the role or the
-			// clock; the AWS message is left out, the code says enough.
-			j.log.Error("model call failed: "+credentialHint, attrs...)
+			wait = p.snoozeWait(model, snoozeWaits)
+			now := p.now()
+			if snoozeEnd.IsZero() {
+				snoozeEnd = now.Add(p.cfg.Retry.MaxSnooze)
+			}
+			if now.Add(wait).After(snoozeEnd) {
+				return nil, RetryAfter(&exhaustedError{model: model, code: last.code, attempts: calls,
+					snoozed: p.cfg.Retry.MaxSnooze, err: err}, p.cfg.Retry.ReleaseDelay)
+			}
+			j.log.Debug("model throttled; snoozing", append(attrs, "throttles", throttles, "wait", wait.String())...)
 		} else {
-			j.log.Warn("model call failed; transient", attrs...)
+			failures++
+			if last.kind == kindCredentials {
+				// Every job fails this way until someone fixes the role or the
+				// clock; the AWS message is left out, the code says enough.
+				j.log.Error("model call failed: "+credentialHint, attrs...)
+			} else {
+				j.log.Warn("model call failed; transient", append(attrs, "max_attempts", maxAttempts)...)
+			}
+			d, stop := errWaits.Next()
+			if failures >= maxAttempts || stop {
+				return nil, RetryAfter(&exhaustedError{model: model, code: last.code, attempts: calls, err: err},
+					p.cfg.Retry.ReleaseDelay)
+			}
+			wait = d
 		}
-		return nil, retry.RetryableError(err)
-	})
-	if err == nil {
-		return out, nil
+		if !sleep(ctx, wait) {
+			return nil, RetryAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
+		}
 	}
-	model := tier.ModelID
-	switch {
-	case ctx.Err() != nil:
-		return nil, RetryAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
-	case last.transient():
-		return nil, RetryAfter(&exhaustedError{model: model, code: last.code, attempts: attempts, err: err}, p.cfg.Retry.ReleaseDelay)
-	case last.kind == kindPermanent:
-		return nil, &failure{code: last.code, msg: last.msg, err: err}
+}
+
+// snoozeWait is how long to wait after a throttle before asking for a permit
+// again: the limiter's own suggestion when it has one (it knows how often the
+// model is dropping calls), else the next jittered backoff.
+func (p *Pipeline) snoozeWait(model string, b retry.Backoff) time.Duration {
+	if h, ok := p.lim.(interface {
+		Backoff(model string) time.Duration
+	}); ok {
+		return h.Backoff(model)
 	}
-	return nil, RetryAfter(fmt.Errorf("call %s: %w", model, err), p.cfg.Retry.ReleaseDelay)
+	d, _ := b.Next()
+	return d
+}
+
+// sleep waits d or until ctx is done, reporting whether it waited in full.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // attempt is one Converse call under its own timeout. The SDK client is
@@ -442,15 +491,21 @@ func guardrailName(g tiering.GuardrailRef) string {
 }
 
 // exhaustedError is a model that stayed unavailable for every in-process
-// attempt. It wraps ErrRetriesExhausted and the last error.
+// attempt, or throttled beyond the snooze budget. It wraps
+// ErrRetriesExhausted and the last error.
 type exhaustedError struct {
 	model    string
 	code     string // the last error's AWS code, "timeout" or "network"
 	attempts int
+	snoozed  time.Duration // set when throttling outlasted Retry.MaxSnooze
 	err      error
 }
 
 func (e *exhaustedError) Error() string {
+	if e.snoozed > 0 {
+		return fmt.Sprintf("call %s: %v: still throttled after %s of snoozing (%d calls): %v",
+			e.model, ErrRetriesExhausted, e.snoozed, e.attempts, e.err)
+	}
 	return fmt.Sprintf("call %s: %v after %d attempts: %v", e.model, ErrRetriesExhausted, e.attempts, e.err)
 }
 

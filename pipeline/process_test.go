@@ -248,20 +248,61 @@ func TestUnknownMessageTimeIsNotInvented(t *testing.T) {
 
 func TestRetriesThenRelease(t *testing.T) {
 	t.Parallel()
-	throttle := reply{err: sdkErr(429, &types.ThrottlingException{Message: aws.String("slow down")})}
-	u := newUnit(t, []reply{throttle, throttle, throttle}, func(c *Config) {
+	unavailable := reply{err: sdkErr(503, &types.ServiceUnavailableException{Message: aws.String("try later")})}
+	u := newUnit(t, []reply{unavailable, unavailable, unavailable}, func(c *Config) {
 		c.Retry = RetryConfig{MaxAttempts: 3, ReleaseDelay: time.Minute}
 	})
 	err := u.p.Process(context.Background(), msg(t, Job{Task: "summarize", Text: shortDoc}))
-	var thr *types.ThrottlingException
-	if retryDelay(err) != time.Minute || !errors.Is(err, ErrRetriesExhausted) || !errors.As(err, &thr) {
-		t.Fatalf("Process = %v, want RetryAfter(1m) wrapping ErrRetriesExhausted and the throttle", err)
+	var su *types.ServiceUnavailableException
+	if retryDelay(err) != time.Minute || !errors.Is(err, ErrRetriesExhausted) || !errors.As(err, &su) {
+		t.Fatalf("Process = %v, want RetryAfter(1m) wrapping ErrRetriesExhausted and the 503", err)
 	}
 	if u.store.puts != 0 || u.metrics.Len() != 0 {
 		t.Errorf("%d writes, metrics %q: a released job writes nothing", u.store.puts, u.metrics)
 	}
-	if st := u.p.Stats(); st.Attempts != 3 || st.Throttles != 3 || st.Released != 1 {
-		t.Errorf("stats = %+v, want 3 attempts, 3 throttles, 1 released", st)
+	if st := u.p.Stats(); st.Attempts != 3 || st.Released != 1 {
+		t.Errorf("stats = %+v, want 3 attempts, 1 released", st)
+	}
+}
+
+// A throttle is snoozed, not failed: it spends none of MaxAttempts.
+func TestThrottlesAreSnoozedNotCounted(t *testing.T) {
+	t.Parallel()
+	throttle := reply{err: sdkErr(429, &types.ThrottlingException{Message: aws.String("slow down")})}
+	ok := reply{out: answer("a summary", types.StopReasonEndTurn, 40, 5, nil)}
+	u := newUnit(t, []reply{throttle, throttle, throttle, throttle, ok}, func(c *Config) {
+		c.Retry = RetryConfig{MaxAttempts: 2}
+	})
+	u.process(t, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	r := u.result(t, "j1")
+	if r.Status != StatusSucceeded || r.Attempts != 5 {
+		t.Errorf("status %s after %d calls, want succeeded after 5 (4 throttles do not spend the 2 attempts)", r.Status, r.Attempts)
+	}
+	if st := u.p.Stats(); st.Throttles != 4 || st.Released != 0 {
+		t.Errorf("stats = %+v, want 4 throttles and nothing released", st)
+	}
+}
+
+// Past MaxSnooze a throttled job is released, so its slot serves others.
+func TestThrottledBeyondSnoozeIsReleased(t *testing.T) {
+	t.Parallel()
+	throttle := reply{err: sdkErr(429, &types.ThrottlingException{Message: aws.String("slow down")})}
+	replies := make([]reply, 50)
+	for i := range replies {
+		replies[i] = throttle
+	}
+	// The unit clock ticks 10ms per reading: a 100ms budget lasts a few throttles.
+	u := newUnit(t, replies, func(c *Config) {
+		c.Retry = RetryConfig{MaxAttempts: 2, ReleaseDelay: time.Minute, MaxSnooze: 100 * time.Millisecond}
+	})
+	err := u.p.Process(context.Background(), msg(t, Job{Task: "summarize", Text: shortDoc}))
+	var thr *types.ThrottlingException
+	if retryDelay(err) != time.Minute || !errors.Is(err, ErrRetriesExhausted) || !errors.As(err, &thr) ||
+		!strings.Contains(err.Error(), "still throttled") {
+		t.Fatalf("Process = %v, want RetryAfter(1m) saying it is still throttled", err)
+	}
+	if st := u.p.Stats(); st.Throttles < 3 || st.Throttles >= 50 || st.Released != 1 || u.store.puts != 0 {
+		t.Errorf("stats = %+v, %d writes: want a few throttles within the budget, 1 released, nothing written", st, u.store.puts)
 	}
 }
 

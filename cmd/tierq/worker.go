@@ -46,7 +46,11 @@ func workerFlags(s *app.Settings, stderr io.Writer) (*flag.FlagSet, *string, *st
 	fs.Int64Var(&s.MaxDocumentBytes, "max-document-bytes", 8<<20, "largest document accepted, inline or by reference")
 	fs.StringVar(&s.TiersFile, "tiers-file", "", "tier YAML (models, prompts, guardrails, prices); default: the shipped tiering/default.yaml")
 	fs.IntVar(&s.Concurrency, "concurrency", 8, "jobs run at once; never more messages are held")
-	fs.IntVar(&s.ModelConcurrency, "model-concurrency", 4, "most calls in flight to one model")
+	fs.StringVar(&s.Limiter, "limiter", "adaptive", "model limiter: adaptive (AIMD on throttles, learned token budget) or fixed")
+	fs.IntVar(&s.ModelConcurrency, "model-concurrency", 4, "calls in flight per model: the fixed limit, or the adaptive limiter's start")
+	fs.IntVar(&s.MaxModelConcurrency, "max-model-concurrency", 64, "cap of the adaptive limit per model")
+	fs.DurationVar(&s.MaxSnooze, "max-snooze", 5*time.Minute, "longest a job waits out throttling before its message is released")
+	fs.DurationVar(&s.LimiterMetricsInterval, "limiter-metrics-interval", time.Minute, "how often each model's limiter state is written as an EMF line")
 	fs.DurationVar(&s.WaitTime, "wait-time", 20*time.Second, "SQS long-poll wait, up to 20s")
 	fs.DurationVar(&s.VisibilityTimeout, "visibility-timeout", 60*time.Second, "visibility set on receive and extended by the heartbeat")
 	fs.DurationVar(&s.ReleaseDelay, "release-delay", 30*time.Second, "how long a transiently failed message stays invisible")
@@ -86,7 +90,8 @@ func envName(flagName string) string {
 var workerEnv = []string{
 	"TIERQ_CONFIG", "TIERQ_METRICS_FILE", "TIERQ_S3_PATH_STYLE", "TIERQ_QUEUE_URL", "TIERQ_DLQ_URL",
 	"TIERQ_RESULTS_BUCKET", "TIERQ_RESULTS_PREFIX", "TIERQ_INPUT_BUCKETS", "TIERQ_MAX_DOCUMENT_BYTES",
-	"TIERQ_TIERS_FILE", "TIERQ_CONCURRENCY", "TIERQ_MODEL_CONCURRENCY", "TIERQ_WAIT_TIME",
+	"TIERQ_TIERS_FILE", "TIERQ_CONCURRENCY", "TIERQ_LIMITER", "TIERQ_MODEL_CONCURRENCY",
+	"TIERQ_MAX_MODEL_CONCURRENCY", "TIERQ_MAX_SNOOZE", "TIERQ_LIMITER_METRICS_INTERVAL", "TIERQ_WAIT_TIME",
 	"TIERQ_VISIBILITY_TIMEOUT", "TIERQ_RELEASE_DELAY", "TIERQ_DRAIN_TIMEOUT", "TIERQ_RETRY_MAX_ATTEMPTS", "TIERQ_CALL_TIMEOUT",
 	"TIERQ_METRICS_NAMESPACE", "TIERQ_WORKER_ID",
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -33,8 +34,20 @@ type Settings struct {
 	TiersFile string
 	// Concurrency is the number of jobs a worker runs at once. Default 8.
 	Concurrency int
-	// ModelConcurrency is the most calls in flight to one model. Default 4.
+	// Limiter is "adaptive" (default: AIMD per model with a learned token
+	// budget) or "fixed" (ModelConcurrency calls per model, always).
+	Limiter string
+	// ModelConcurrency is the fixed limit per model, or the adaptive
+	// limiter's starting limit. Default 4.
 	ModelConcurrency int
+	// MaxModelConcurrency caps the adaptive limit per model. Default 64.
+	MaxModelConcurrency int
+	// MaxSnooze is the longest a delivery waits out throttling before its
+	// message is released. Default 5m.
+	MaxSnooze time.Duration
+	// LimiterMetricsInterval is how often each model's limiter state is
+	// written as an EMF line. Default 1m.
+	LimiterMetricsInterval time.Duration
 	// WaitTime is the SQS long-poll wait (default 20s); VisibilityTimeout the
 	// visibility each receive and heartbeat sets (default 60s); ReleaseDelay
 	// how long a transiently failed message stays invisible (default 30s);
@@ -66,6 +79,19 @@ type Worker struct {
 	*worker.Worker
 	Tiers    *tiering.Config
 	Pipeline *pipeline.Pipeline
+	// Limiter is the model limiter; Snapshot is nil for a fixed one.
+	Limiter limiterStates
+	every   time.Duration
+}
+
+// modelLimiter is what the pipeline and the receive loop need of a limiter.
+type modelLimiter interface {
+	pipeline.Limiter
+	worker.Capacity
+}
+
+type limiterStates interface {
+	Snapshot() []limiter.State
 }
 
 // LoadTiers reads the tier configuration file, or returns the default.
@@ -91,21 +117,16 @@ func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, e
 	if err != nil {
 		return nil, err
 	}
-	perModel := s.ModelConcurrency
-	if perModel == 0 {
-		perModel = 4
+	lim, states, err := newLimiter(s, tiers, log)
+	if err != nil {
+		return nil, err
 	}
-	limits := map[string]int{}
-	for _, t := range tiers.Tiers {
-		limits[t.ModelID] = perModel
-	}
-	lim := limiter.NewFixed(perModel, limits)
 
 	pcfg := pipeline.Config{
 		ResultsBucket: s.ResultsBucket, ResultsPrefix: s.ResultsPrefix, InputBuckets: s.InputBuckets,
 		MaxDocumentBytes: s.MaxDocumentBytes, MetricsNamespace: s.MetricsNamespace,
 		WorkerID: s.WorkerID, Version: s.Version, Tiers: tiers, CallTimeout: s.CallTimeout,
-		Retry: pipeline.RetryConfig{MaxAttempts: s.RetryMaxAttempts, ReleaseDelay: s.ReleaseDelay},
+		Retry: pipeline.RetryConfig{MaxAttempts: s.RetryMaxAttempts, ReleaseDelay: s.ReleaseDelay, MaxSnooze: s.MaxSnooze},
 	}
 	wcfg := worker.Config{
 		QueueURL: s.QueueURL, DeadLetterQueueURL: s.DeadLetterQueueURL, Concurrency: s.Concurrency,
@@ -113,9 +134,6 @@ func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, e
 		DrainTimeout: s.DrainTimeout,
 	}
 	var errs []error
-	if s.ModelConcurrency < 0 {
-		errs = append(errs, fmt.Errorf("model concurrency: must be 1 or more, got %d", s.ModelConcurrency))
-	}
 	pcfg.ApplyDefaults()
 	wcfg.ApplyDefaults()
 	errs = append(errs, pcfg.Validate(), wcfg.Validate())
@@ -130,5 +148,76 @@ func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, e
 	if err != nil {
 		return nil, err
 	}
-	return &Worker{Worker: w, Tiers: tiers, Pipeline: p}, nil
+	every := s.LimiterMetricsInterval
+	if every == 0 {
+		every = time.Minute
+	}
+	return &Worker{Worker: w, Tiers: tiers, Pipeline: p, Limiter: states, every: every}, nil
+}
+
+// newLimiter builds the model limiter the settings ask for. Every tier's
+// model is listed up front so the receive loop can count on their capacity
+// before the first call.
+func newLimiter(s Settings, tiers *tiering.Config, log *slog.Logger) (modelLimiter, limiterStates, error) {
+	perModel := s.ModelConcurrency
+	if perModel == 0 {
+		perModel = 4
+	}
+	if perModel < 0 {
+		return nil, nil, fmt.Errorf("model concurrency: must be 1 or more, got %d", perModel)
+	}
+	var models []string
+	limits := map[string]int{}
+	for _, t := range tiers.Tiers {
+		if _, ok := limits[t.ModelID]; !ok {
+			models = append(models, t.ModelID)
+		}
+		limits[t.ModelID] = perModel
+	}
+	switch s.Limiter {
+	case "fixed":
+		return limiter.NewFixed(perModel, limits), nil, nil
+	case "", "adaptive":
+		a, err := limiter.NewAdaptive(limiter.Config{
+			InitialLimit: perModel, MaxLimit: s.MaxModelConcurrency, Models: models,
+			OnChange: func(model string, old, new limiter.State, reason string) {
+				log.Info("model limit changed", "model_id", model, "reason", reason,
+					"limit", new.Limit, "previous_limit", old.Limit,
+					"token_budget", new.TokenBudget, "previous_token_budget", old.TokenBudget,
+					"in_flight", new.InFlight, "waiting", new.Waiting)
+			},
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("adaptive limiter: %w", err)
+		}
+		return a, a, nil
+	}
+	return nil, nil, fmt.Errorf("limiter: %q is not adaptive or fixed", s.Limiter)
+}
+
+// Run runs the worker until ctx is cancelled and its drain completes, and
+// meanwhile writes each model's limiter state to the metrics stream.
+func (w *Worker) Run(ctx context.Context) error {
+	if w.Limiter == nil {
+		return w.Worker.Run(ctx)
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(w.every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = w.Pipeline.EmitLimiterStates(w.Limiter.Snapshot()) // a lost line loses no job
+			}
+		}
+	}()
+	err := w.Worker.Run(ctx)
+	close(done)
+	<-stopped
+	return err
 }

@@ -175,6 +175,8 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 			InputBuckets: []string{nm.inputs}, Concurrency: opts.Concurrency, WaitTime: time.Second,
 			VisibilityTimeout: 30 * time.Second, ReleaseDelay: time.Second, DrainTimeout: 5 * time.Second,
 			WorkerID: fmt.Sprintf("demo-worker-%d", i+1), Version: "demo",
+			// The run lasts seconds: write limiter states often enough to see them.
+			LimiterMetricsInterval: 500 * time.Millisecond,
 		}, app.Clients{Queue: st.SQS, Store: st.S3, Converser: st.Bedrock}, metrics, log.With("worker", i+1))
 		if err != nil {
 			return nil, err
@@ -204,9 +206,15 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, wk := range workers {
+	for i, wk := range workers {
 		s := wk.Stats()
 		rep.Released += s.Released
+		if wk.Limiter != nil {
+			for _, st := range wk.Limiter.Snapshot() {
+				rep.Limits = append(rep.Limits, fmt.Sprintf("worker %d  %-46s limit %2d  token budget %7d  drops %d",
+					i+1, st.Model, st.Limit, st.TokenBudget, st.Drops))
+			}
+		}
 	}
 	rep.Elapsed = time.Since(started)
 	rep.Print(w, opts.Out)

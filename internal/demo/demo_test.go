@@ -79,8 +79,15 @@ func TestDemoEndToEnd(t *testing.T) {
 	if len(files) != len(rep.Results) {
 		t.Errorf("%d result files written, want %d", len(files), len(rep.Results))
 	}
-	if n := countLines(t, filepath.Join(out, "metrics.emf")); n != len(rep.Results) {
-		t.Errorf("%d EMF lines, want one per result (%d)", n, len(rep.Results))
+	emf, err := os.ReadFile(filepath.Join(out, "metrics.emf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(emf, []byte(`"JobId"`)); n != len(rep.Results) {
+		t.Errorf("%d job EMF lines, want one per result (%d)", n, len(rep.Results))
+	}
+	if !bytes.Contains(emf, []byte(`"ConcurrencyLimit"`)) {
+		t.Error("metrics.emf has no limiter state line")
 	}
 	for _, want := range []string{"succeeded", "economy", "dead-lettered: 3", "demo-out", "metrics.emf"} {
 		if want == "demo-out" {

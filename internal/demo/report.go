@@ -25,6 +25,7 @@ type Report struct {
 	Blocked     map[string]int // by policy
 	Masked      int
 	Released    int64
+	Limits      []string // each worker's adaptive limiter per model at the end
 	Sim         bedrocksim.Stats
 	Elapsed     time.Duration
 }
@@ -141,6 +142,13 @@ func (r *Report) Print(w io.Writer, out string) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t\n", id, m.Requests, m.Accepted, thr, errs, m.PeakInFlight)
 	}
 	tw.Flush()
+
+	if len(r.Limits) > 0 {
+		fmt.Fprintln(w, "\nadaptive limiters at the end (they back off on throttles and grow while used):")
+		for _, l := range r.Limits {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
 
 	var blocked []string
 	for _, p := range slices.Sorted(maps.Keys(r.Blocked)) {
