@@ -140,3 +140,20 @@ func TestWorkerReportsEveryMissingSetting(t *testing.T) {
 		t.Errorf("exit code %d, want 1", code)
 	}
 }
+
+// TestReadmeDocumentsEveryWorkerSetting keeps README's configuration table
+// complete: every flag, with its environment variable.
+func TestReadmeDocumentsEveryWorkerSetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s app.Settings
+	fs, _, _, _ := workerFlags(&s, io.Discard)
+	fs.VisitAll(func(f *flag.Flag) {
+		row := "`--" + f.Name + "` / `" + envName(f.Name) + "`"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README's worker configuration table has no row %s", row)
+		}
+	})
+}
