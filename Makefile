@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test test-race demo bench fuzz vet sim clean
+.PHONY: all build test demo bench fuzz vet sim report-check clean
 
 all: build test
 
@@ -29,6 +29,12 @@ bench:
 ## fuzz: a minute of fuzzing per target
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzConverseDecoder -fuzztime=60s ./internal/bedrocksim/
+
+## report-check: render the sample sizing report in headless Chromium and screenshot it to
+## demo-out/sizing-report.png (needs Debian's chromium: apt-get install -y chromium; make test does not)
+report-check:
+	mkdir -p demo-out
+	$(GO) test -count=1 -run '^TestReportInChromium$$' ./sizing/ -chromium -screenshot=$(CURDIR)/demo-out/sizing-report.png
 
 ## sim: serve the Bedrock simulator on 127.0.0.1:4599
 sim:

@@ -213,3 +213,92 @@ func TestTierLookup(t *testing.T) {
 		t.Errorf(`SystemPrompt("summarize") = %q, want the default "D"`, got)
 	}
 }
+
+func TestProvisioned(t *testing.T) {
+	t.Parallel()
+	c, err := tiering.Load([]byte(oneTier + `
+provisioned:
+  m:
+    input_tokens_per_minute_per_unit: 25000
+    output_tokens_per_minute_per_unit: 5000
+    hourly_price_per_unit: {no_commitment: 0.6, six_months: 0.35}
+  other:
+    on_demand: {input_per_mtok: 0.2, output_per_mtok: 0.6}
+`))
+	if err != nil {
+		t.Fatalf("Load = %v, want nil", err)
+	}
+	p := c.Provisioned["m"]
+	if p.InputTokensPerMinutePerUnit != 25000 || p.OutputTokensPerMinutePerUnit != 5000 || p.TokensPerMinutePerUnit != 0 {
+		t.Errorf("provisioned[m] throughput = %+v, want 25000 in, 5000 out, no total", p)
+	}
+	for term, want := range map[tiering.Term]float64{tiering.TermNoCommitment: 0.6, tiering.TermOneMonth: 0, tiering.TermSixMonths: 0.35, "ten_years": 0} {
+		if got := p.HourlyPricePerUnit.Price(term); got != want {
+			t.Errorf("Price(%s) = %v, want %v", term, got, want)
+		}
+	}
+	if got, ok := c.ModelPrices("m"); !ok || got.InputPerMTok != 1 {
+		t.Errorf(`ModelPrices("m") = %+v, %v; want the tier's prices`, got, ok)
+	}
+	if got, ok := c.ModelPrices("other"); !ok || got.OutputPerMTok != 0.6 {
+		t.Errorf(`ModelPrices("other") = %+v, %v; want provisioned on_demand prices`, got, ok)
+	}
+	if _, ok := c.ModelPrices("unpriced"); ok {
+		t.Error(`ModelPrices("unpriced") found prices, want none`)
+	}
+	if got := tiering.Terms(); len(got) != 3 || got[0] != tiering.TermNoCommitment || got[2] != tiering.TermSixMonths {
+		t.Errorf("Terms() = %v, want no_commitment, one_month, six_months", got)
+	}
+}
+
+func TestProvisionedOptional(t *testing.T) {
+	t.Parallel()
+	// The shipped default only carries a commented example, and a file
+	// without the section must load: sizing is an optional feature.
+	if p := tiering.Default().Provisioned; len(p) != 0 {
+		t.Errorf("Default().Provisioned = %v, want none (the example is commented out)", p)
+	}
+	if !bytes.Contains(tiering.DefaultYAML(), []byte("AWS DOES NOT PUBLISH")) {
+		t.Error("default.yaml lacks the note that AWS does not publish per-unit throughput")
+	}
+	// An entry with prices but no throughput is valid: sizing names the gap.
+	if _, err := tiering.Load([]byte(oneTier + "provisioned: {m: {hourly_price_per_unit: {one_month: 1}}}\n")); err != nil {
+		t.Errorf("Load with prices only = %v, want nil", err)
+	}
+}
+
+func TestProvisionedRejects(t *testing.T) {
+	t.Parallel()
+	_, err := tiering.Load([]byte(oneTier + `
+provisioned:
+  m:
+    input_tokens_per_minute_per_unit: -1
+    tokens_per_minute_per_unit: .inf
+    hourly_price_per_unit: {one_month: -2}
+    on_demand: {input_per_mtok: 1, output_per_mtok: 1}
+  x:
+    on_demand: {input_per_mtok: 1}
+  "":
+    output_tokens_per_minute_per_unit: 1
+`))
+	if err == nil {
+		t.Fatal("Load = nil, want every provisioned problem")
+	}
+	want := []string{
+		"provisioned: empty model ID",
+		`provisioned["m"].input_tokens_per_minute_per_unit: must be a finite number >= 0 (got -1)`,
+		`provisioned["m"].tokens_per_minute_per_unit: must be a finite number >= 0 (got +Inf)`,
+		`provisioned["m"].hourly_price_per_unit.one_month: must be a finite number >= 0 (got -2)`,
+		`provisioned["m"].on_demand: tiers[0] (only) already prices this model; remove one of the two`,
+		`provisioned["x"].on_demand.output_per_mtok: missing`,
+	}
+	got := err.Error()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("Load error lacks %q:\n%s", w, got)
+		}
+	}
+	if n := strings.Count(got, "\n"); n != len(want) { // +1 line for the "invalid tiering config:" header
+		t.Errorf("Load reported %d problems, want %d:\n%s", n, len(want), got)
+	}
+}

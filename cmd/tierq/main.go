@@ -25,6 +25,7 @@ func commands() []command {
 		{"worker", "receive jobs from SQS and run them through tiers, Bedrock and S3", runWorker},
 		{"sim", "serve the Bedrock Runtime simulator (Converse, ApplyGuardrail, CountTokens)", runSim},
 		{"submit", "enqueue documents as jobs (files, a folder or JSONL); --dry-run plans tiers and cost", runSubmit},
+		{"sizing", "cost per tier and tenant, and when provisioned throughput pays off", runSizing},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/submit"
 	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/sizing"
 	"github.com/tierq/tierq/tiering"
 	"github.com/tierq/tierq/worker"
 )
@@ -218,6 +220,17 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 	}
 	rep.Elapsed = time.Since(started)
 	rep.Print(w, opts.Out)
+
+	// The sizing report of this run, from the workers' own EMF lines.
+	srep, err := sizing.Build(ctx, &sizing.EMFSource{Paths: []string{filepath.Join(opts.Out, "metrics.emf")}, Tiers: tiers},
+		sizing.DefaultConfig(tiers))
+	if err != nil {
+		return nil, fmt.Errorf("sizing report: %w", err)
+	}
+	if err := srep.WriteFiles(filepath.Join(opts.Out, "sizing.json"), filepath.Join(opts.Out, "sizing.html")); err != nil {
+		return nil, fmt.Errorf("sizing report: %w", err)
+	}
+	fmt.Fprintf(w, "sizing:       %s (open it in a browser; %s)\n", filepath.Join(opts.Out, "sizing.html"), strings.Join(srep.Warnings, "; "))
 	return rep, nil
 }
 

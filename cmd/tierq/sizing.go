@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/tierq/tierq/internal/app"
+	"github.com/tierq/tierq/sizing"
+	"github.com/tierq/tierq/tiering"
+)
+
+// sizingNow is the clock for --cloudwatch's default window and the report's
+// stamp; tests replace it.
+var sizingNow = time.Now
+
+// defaultSizingWindow is how far back --cloudwatch reads without --start: the
+// sizing rule's 30 days, plus one so a partial first day still leaves 30.
+const defaultSizingWindow = 31 * 24 * time.Hour
+
+// listFlag collects a repeatable flag; each use may also hold a comma list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, splitList(v)...)
+	return nil
+}
+
+func runSizing(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tierq sizing", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var emf listFlag
+	fs.Var(&emf, "emf", "tierq EMF output: a `FILE/GLOB` (quote globs); repeat or comma-separate for more")
+	results := fs.String("results", "", "result objects v1: `s3://bucket/prefix`, or a folder of *.json result files (such as demo-out/results)")
+	useCW := fs.Bool("cloudwatch", false, "read CloudWatch AWS/Bedrock metrics per ModelId (InputTokenCount, OutputTokenCount, Invocations, InvocationThrottles, EstimatedTPMQuotaUsage)")
+	region := fs.String("region", "", "`REGION` for --cloudwatch and s3:// --results (default: AWS_REGION or the shared config)")
+	start := fs.String("start", "", "--cloudwatch window start, `WHEN`: RFC 3339 (2026-10-01T00:00:00Z), a date (2026-10-01, UTC), or a duration before --end (30d, 12h); default 31d")
+	end := fs.String("end", "", "--cloudwatch window end, exclusive, `WHEN` in the same forms as --start (default now)")
+	var modelIDs listFlag
+	fs.Var(&modelIDs, "model-ids", "--cloudwatch ModelId values, `ID,...` (default: the tiers' model IDs)")
+	tiersFile := fs.String("tiers", os.Getenv("TIERQ_TIERS_FILE"), "tier configuration YAML `FILE` with prices and provisioned: figures (env TIERQ_TIERS_FILE; default: the built-in tiers, which have no provisioned figures)")
+	headroom := fs.Float64("headroom", sizing.DefaultHeadroom, "share added to the P95 peak before converting to model units (0.2 = 20%)")
+	jsonOut := fs.String("json", "", "also write the report as JSON to `FILE` ('-' writes JSON to stdout instead of the tables)")
+	htmlOut := fs.String("html", "", "also write a self-contained HTML report with charts to `FILE`")
+	tables := fs.String("tables", "tier,tenant", "cost `TABLES` to include: tier, tenant, both (tier,tenant) or none")
+	pathStyle, err := envBool("TIERQ_S3_PATH_STYLE")
+	if err != nil {
+		return err
+	}
+	s3PathStyle := fs.Bool("s3-path-style", pathStyle, "address S3 as http://host/bucket (env TIERQ_S3_PATH_STYLE; for LocalStack and emulators)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `usage: tierq sizing (--emf FILE/GLOB... | --results s3://bucket/prefix | --cloudwatch) [flags]
+
+Answers two money questions from the workload's own data: what it costs per
+model, tier and tenant, and whether Bedrock provisioned throughput would cost
+less than on-demand. Give exactly one usage source:
+  --emf          tierq's EMF lines (the worker's stdout, or the demo's
+                 demo-out/metrics.emf); tokens are priced with the tiers file
+  --results      result objects; their recorded cost is used (no throttles)
+  --cloudwatch   AWS/Bedrock metrics, with --region, --start, --end and
+                 --model-ids; tokens are priced with the tiers file
+
+The sizing rule: take 30 days or more, the P95 of tokens per minute (every
+minute counts, quiet ones as zero), add --headroom, divide by the tokens per
+minute one model unit serves, round up; compare each term's monthly cost
+(hourly price per unit × units × 730 h) with the on-demand cost projected to
+730 h. Throttled minutes are the signal that provisioned throughput is worth
+evaluating at all.
+
+AWS DOES NOT PUBLISH TOKENS PER MINUTE PER MODEL UNIT. Give them, with the
+hourly prices per unit, in the tiers file:
+
+  provisioned:
+    us.anthropic.claude-haiku-4-5-20251001-v1:0:
+      input_tokens_per_minute_per_unit: ...    # from your AWS account team
+      output_tokens_per_minute_per_unit: ...   # (or tokens_per_minute_per_unit)
+      hourly_price_per_unit: {no_commitment: ..., one_month: ..., six_months: ...}
+
+A missing figure is named in the report, never defaulted. Fewer than 30 days
+of data give a warning and no commitment recommendation.
+
+Output: tables on stdout; --json FILE for automation; --html FILE for a
+report with charts that opens offline.
+
+Environment: TIERQ_TIERS_FILE, TIERQ_S3_PATH_STYLE (flags override them); AWS
+credentials, AWS_REGION and AWS_ENDPOINT_URL* come from the AWS SDK's usual
+sources.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: give EMF files with --emf", fs.Args())
+	}
+
+	// Every usage mistake at once, before any AWS client is built.
+	var errs []error
+	sources := 0
+	for _, given := range []bool{len(emf) > 0, *results != "", *useCW} {
+		if given {
+			sources++
+		}
+	}
+	if sources != 1 {
+		errs = append(errs, errors.New("give exactly one of --emf, --results or --cloudwatch"))
+	}
+	if !*useCW && (*start != "" || *end != "" || len(modelIDs) > 0) {
+		errs = append(errs, errors.New("--start, --end and --model-ids apply only to --cloudwatch"))
+	}
+	tierTable, tenantTable, err := parseTables(*tables)
+	errs = append(errs, err)
+	now := sizingNow().UTC()
+	var from, to time.Time
+	if *useCW {
+		from, to, err = parseWindow(*start, *end, now)
+		errs = append(errs, err)
+	}
+	tiers, err := app.LoadTiers(*tiersFile)
+	errs = append(errs, err)
+	cfg := sizing.DefaultConfig(tiers)
+	cfg.Headroom, cfg.TierTable, cfg.TenantTable = *headroom, tierTable, tenantTable
+	cfg.Now = sizingNow
+	if tiers != nil {
+		errs = append(errs, cfg.Validate())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid options:\n%w", err)
+	}
+
+	var src sizing.Source
+	switch {
+	case len(emf) > 0:
+		src = &sizing.EMFSource{Paths: emf, Tiers: tiers}
+	case *results != "" && !strings.HasPrefix(*results, "s3://"):
+		src = &sizing.DirResults{Dir: *results}
+	case *results != "":
+		bucket, prefix, _ := strings.Cut(strings.TrimPrefix(*results, "s3://"), "/")
+		if bucket == "" {
+			return fmt.Errorf("--results %q: want s3://bucket/prefix", *results)
+		}
+		cfgAWS, err := loadAWSConfig(ctx, *region)
+		if err != nil {
+			return err
+		}
+		src = &sizing.S3Results{Bucket: bucket, Prefix: prefix, Client: s3.NewFromConfig(cfgAWS, func(o *s3.Options) {
+			o.UsePathStyle = *s3PathStyle
+		})}
+	default:
+		cfgAWS, err := loadAWSConfig(ctx, *region)
+		if err != nil {
+			return err
+		}
+		ids := []string(modelIDs)
+		if len(ids) == 0 {
+			ids = tierModelIDs(tiers)
+		}
+		src = &sizing.CloudWatchSource{Client: cloudwatch.NewFromConfig(cfgAWS), ModelIDs: ids, Start: from, End: to, Tiers: tiers, Now: sizingNow}
+	}
+
+	rep, err := sizing.Build(ctx, src, cfg)
+	if err != nil {
+		return err
+	}
+	if *jsonOut == "-" {
+		return rep.WriteJSON(stdout)
+	}
+	if err := rep.WriteText(stdout); err != nil {
+		return err
+	}
+	if err := rep.WriteFiles(*jsonOut, *htmlOut); err != nil {
+		return err
+	}
+	for _, p := range []string{*jsonOut, *htmlOut} {
+		if p != "" {
+			fmt.Fprintf(stderr, "wrote %s\n", p)
+		}
+	}
+	return nil
+}
+
+func loadAWSConfig(ctx context.Context, region string) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return cfg, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return cfg, errors.New("no AWS Region: give --region, or set AWS_REGION (or a region in the shared config)")
+	}
+	return cfg, nil
+}
+
+// tierModelIDs lists the tiers' model IDs once each, in tier order.
+func tierModelIDs(c *tiering.Config) []string {
+	var ids []string
+	seen := map[string]bool{}
+	for _, t := range c.Tiers {
+		if !seen[t.ModelID] {
+			seen[t.ModelID] = true
+			ids = append(ids, t.ModelID)
+		}
+	}
+	return ids
+}
+
+func parseTables(v string) (tier, tenant bool, err error) {
+	for _, t := range splitList(v) {
+		switch t {
+		case "tier":
+			tier = true
+		case "tenant":
+			tenant = true
+		case "none":
+		default:
+			return false, false, fmt.Errorf("--tables %q: want tier, tenant, tier,tenant or none", v)
+		}
+	}
+	return tier, tenant, nil
+}
+
+// parseWindow reads --start and --end: each RFC 3339, a date (UTC midnight)
+// or, for --start, a duration before the end (30d, 12h); --end may also be
+// a duration before now.
+func parseWindow(start, end string, now time.Time) (from, to time.Time, err error) {
+	to = now
+	if end != "" {
+		if to, err = parseWhen(end, now); err != nil {
+			return time.Time{}, time.Time{}, fmt.Errorf("--end: %w", err)
+		}
+	}
+	if start == "" {
+		start = "31d"
+	}
+	if from, err = parseWhen(start, to); err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("--start: %w", err)
+	}
+	if !to.After(from) {
+		return time.Time{}, time.Time{}, fmt.Errorf("--end %s is not after --start %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
+	}
+	return from, to, nil
+}
+
+// parseWhen reads a time, or a duration before ref.
+func parseWhen(v string, ref time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.ParseFloat(d, 64); err == nil && n > 0 {
+			return ref.Add(-time.Duration(n * 24 * float64(time.Hour))), nil
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return ref.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q: want RFC 3339 (2026-10-01T00:00:00Z), a date (2026-10-01) or a duration such as 30d or 12h", v)
+}

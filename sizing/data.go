@@ -1,0 +1,272 @@
+package sizing
+
+import (
+	"context"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tierq/tierq/tiering"
+)
+
+// Source yields a workload's usage as per-minute series per model. Each
+// source (EMF files, result objects, CloudWatch) is one implementation; the
+// analysis does not know which it got.
+type Source interface {
+	Series(ctx context.Context) (*Data, error)
+}
+
+// Compile-time checks that every source satisfies Source.
+var (
+	_ Source = (*EMFSource)(nil)
+	_ Source = (*S3Results)(nil)
+	_ Source = (*DirResults)(nil)
+	_ Source = (*CloudWatchSource)(nil)
+)
+
+// Data is what a source read: every model's minutes over one window, and the
+// jobs behind them when the source has per-job records.
+type Data struct {
+	// Source names where the data came from: "emf", "results" or
+	// "cloudwatch", and Inputs what was read (files, s3://bucket/prefix).
+	Source string
+	Inputs []string
+	// CostBasis says in a sentence how the minutes' costs were found, for
+	// the report: priced from tokens, or as recorded in results.
+	CostBasis string
+	// Start and End bound the window, whole minutes in UTC, End exclusive.
+	// For files it runs from the first record's minute to the last's; for
+	// CloudWatch it is the requested window, quiet minutes included.
+	Start, End time.Time
+	// Models are sorted by model ID. Each has one Minute per window minute.
+	Models []*ModelSeries
+	// Totals sum the jobs per tier and tenant, for the cost tables; sorted
+	// by tier, then tenant. CloudWatch has no per-job records, so none.
+	// Jobs are summed as they are read: a month of jobs need not fit in
+	// memory.
+	Totals []JobTotals
+	// Warnings are problems that did not stop the read (skipped lines,
+	// coarse CloudWatch data).
+	Warnings []string
+}
+
+// Minutes is the number of minutes in the window.
+func (d *Data) Minutes() int { return int(d.End.Sub(d.Start) / time.Minute) }
+
+// ModelSeries is one model's usage, minute by minute.
+type ModelSeries struct {
+	ModelID string
+	// Minutes[i] is the minute starting at Data.Start + i minutes.
+	Minutes []Minute
+	// Priced is false when the tiers file has no on-demand price for the
+	// model: its CostUSD figures are then zero, not a cost.
+	Priced bool
+	// ThrottlesKnown is false for results, which do not record throttles:
+	// zero throttled minutes then means "unknown", not "none".
+	ThrottlesKnown bool
+	// EstimatedTPMKnown is true when CloudWatch returned
+	// EstimatedTPMQuotaUsage for the model.
+	EstimatedTPMKnown bool
+	// CoarseMinutes counts minutes spread evenly from 5-minute or hourly
+	// CloudWatch data, which hides peaks shorter than the period.
+	CoarseMinutes int
+}
+
+// Minute is one minute of one model's usage. Figures are float64 because
+// CloudWatch sums are floats and coarse data is spread over its minutes.
+type Minute struct {
+	InputTokens  float64 `json:"input_tokens"`
+	OutputTokens float64 `json:"output_tokens"`
+	// Requests are model invocations (CloudWatch) or finished jobs (EMF,
+	// results).
+	Requests  float64 `json:"requests"`
+	Throttles float64 `json:"throttles"`
+	// CostUSD is the on-demand model cost: input, output and cache tokens,
+	// without guardrail charges, which provisioned throughput does not
+	// replace.
+	CostUSD float64 `json:"cost_usd"`
+	// EstimatedTPM is CloudWatch's EstimatedTPMQuotaUsage, where present.
+	EstimatedTPM float64 `json:"estimated_tpm,omitempty"`
+}
+
+// Tokens returns input plus output tokens.
+func (m Minute) Tokens() float64 { return m.InputTokens + m.OutputTokens }
+
+func (m *Minute) add(o Minute) {
+	m.InputTokens += o.InputTokens
+	m.OutputTokens += o.OutputTokens
+	m.Requests += o.Requests
+	m.Throttles += o.Throttles
+	m.CostUSD += o.CostUSD
+	m.EstimatedTPM += o.EstimatedTPM
+}
+
+func (m Minute) scale(f float64) Minute {
+	return Minute{
+		InputTokens: m.InputTokens * f, OutputTokens: m.OutputTokens * f, Requests: m.Requests * f,
+		Throttles: m.Throttles * f, CostUSD: m.CostUSD * f, EstimatedTPM: m.EstimatedTPM * f,
+	}
+}
+
+// job is one finished job as a source reads it.
+type job struct {
+	Time    time.Time
+	Tier    string
+	Tenant  string
+	ModelID string
+	// InputTokens and OutputTokens add up every model call of the job.
+	InputTokens  int64
+	OutputTokens int64
+	// ModelCostUSD is on the same basis as Minute.CostUSD; Priced is false
+	// when no price was found for the model.
+	ModelCostUSD float64
+	Priced       bool
+	// RecordedCostUSD is the worker's own total for the job, guardrail
+	// charges included (EMF CostUSD, result cost.total_usd).
+	RecordedCostUSD float64
+}
+
+// JobTotals sum the jobs of one tier and tenant.
+type JobTotals struct {
+	Tier   string `json:"tier"`
+	Tenant string `json:"tenant"`
+	Jobs   int    `json:"jobs"`
+	// InputTokens and OutputTokens add up every model call of the jobs.
+	InputTokens  int64 `json:"input_tokens"`
+	OutputTokens int64 `json:"output_tokens"`
+	// ModelCostUSD is on the same basis as Minute.CostUSD; Unpriced counts
+	// jobs whose model had no price (and so add nothing to it).
+	ModelCostUSD float64 `json:"model_cost_usd"`
+	Unpriced     int     `json:"unpriced_jobs,omitempty"`
+	// RecordedCostUSD is the workers' own total, guardrail charges included
+	// (EMF CostUSD, result cost.total_usd).
+	RecordedCostUSD float64 `json:"recorded_cost_usd"`
+}
+
+func (t *JobTotals) add(j job) {
+	t.Jobs++
+	t.InputTokens += j.InputTokens
+	t.OutputTokens += j.OutputTokens
+	t.ModelCostUSD += j.ModelCostUSD
+	if !j.Priced {
+		t.Unpriced++
+	}
+	t.RecordedCostUSD += j.RecordedCostUSD
+}
+
+// noModel is the Tier and ModelId the pipeline writes for a job that failed
+// before a tier was chosen.
+const noModel = "none"
+
+// builder collects timestamped usage and densifies it into Data.
+type builder struct {
+	minutes map[string]map[int64]Minute // model → unix minute → usage
+	models  map[string]*ModelSeries     // flags per model
+	totals  map[[2]string]*JobTotals    // by tier and tenant
+	first   int64                       // unix minutes; valid when seen
+	last    int64
+	seen    bool
+}
+
+func newBuilder() *builder {
+	return &builder{minutes: map[string]map[int64]Minute{}, models: map[string]*ModelSeries{}, totals: map[[2]string]*JobTotals{}}
+}
+
+// model returns the flags of a model, creating them priced and with known
+// throttles; sources clear what they cannot vouch for.
+func (b *builder) model(id string) *ModelSeries {
+	s, ok := b.models[id]
+	if !ok {
+		s = &ModelSeries{ModelID: id, Priced: true, ThrottlesKnown: true}
+		b.models[id] = s
+		b.minutes[id] = map[int64]Minute{}
+	}
+	return s
+}
+
+func unixMinute(t time.Time) int64 { return int64(math.Floor(float64(t.Unix()) / 60)) }
+
+// touch widens the window to include t.
+func (b *builder) touch(t time.Time) {
+	m := unixMinute(t)
+	if !b.seen || m < b.first {
+		b.first = m
+	}
+	if !b.seen || m > b.last {
+		b.last = m
+	}
+	b.seen = true
+}
+
+// add records usage of a model in the minute holding t.
+func (b *builder) add(model string, t time.Time, m Minute) {
+	b.model(model)
+	b.touch(t)
+	k := unixMinute(t)
+	cur := b.minutes[model][k]
+	cur.add(m)
+	b.minutes[model][k] = cur
+}
+
+func (b *builder) job(j job) {
+	b.touch(j.Time)
+	k := [2]string{j.Tier, j.Tenant}
+	t, ok := b.totals[k]
+	if !ok {
+		t = &JobTotals{Tier: j.Tier, Tenant: j.Tenant}
+		b.totals[k] = t
+	}
+	t.add(j)
+}
+
+// build densifies the series over [start, end); zero times take the span of
+// what was added. Usage outside an explicit window is dropped.
+func (b *builder) build(d *Data, start, end time.Time) *Data {
+	if start.IsZero() || end.IsZero() {
+		if b.seen {
+			start, end = time.Unix(b.first*60, 0), time.Unix((b.last+1)*60, 0)
+		} else {
+			start, end = time.Time{}, time.Time{}
+		}
+	}
+	d.Start, d.End = start.UTC(), end.UTC()
+	n := d.Minutes()
+	first := unixMinute(d.Start)
+	for _, id := range slices.Sorted(maps.Keys(b.models)) {
+		s := b.models[id]
+		s.Minutes = make([]Minute, n)
+		for k, m := range b.minutes[id] {
+			if i := k - first; i >= 0 && i < int64(n) {
+				s.Minutes[i].add(m)
+			}
+		}
+		d.Models = append(d.Models, s)
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(b.totals), func(x, y [2]string) int {
+		if c := strings.Compare(x[0], y[0]); c != 0 {
+			return c
+		}
+		return strings.Compare(x[1], y[1])
+	}) {
+		d.Totals = append(d.Totals, *b.totals[k])
+	}
+	return d
+}
+
+// priceTokens prices a record's tokens with the model's on-demand prices
+// through tiering's Prices.Cost, the code the worker and submit --dry-run
+// use. The record's tier is tried first, so a tier whose model shares an ID
+// with another tier still prices its own jobs.
+func priceTokens(tiers *tiering.Config, tier, model string, in, out float64) (usd float64, ok bool) {
+	prices, ok := tiers.ModelPrices(model)
+	if t, found := tiers.Tier(tier); found && t.ModelID == model {
+		prices, ok = t.Prices, true
+	}
+	if !ok {
+		return 0, false
+	}
+	u := tiering.Usage{InputTokens: int(math.Round(in)), OutputTokens: int(math.Round(out))}
+	return prices.Cost(u).TotalUSD, true
+}

@@ -1,0 +1,226 @@
+package sizing
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tierq/tierq/pipeline"
+)
+
+// ResultsStore is the part of S3 the results source needs.
+type ResultsStore interface {
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+}
+
+var _ ResultsStore = (*s3.Client)(nil)
+
+// DefaultResultsConcurrency is how many result objects S3Results fetches at
+// once.
+const DefaultResultsConcurrency = 16
+
+// maxResultBytes bounds one result object; results are a few KB to a few
+// hundred, so anything larger is not a result.
+const maxResultBytes = 16 << 20
+
+// resultsCostBasis explains the results source's costs.
+const resultsCostBasis = "on-demand model cost as recorded in result objects (cost.input_usd + output_usd + cache_read_usd + cache_write_usd, priced by the workers with Prices.Cost); guardrail charges are left out because provisioned throughput does not replace them. Recorded cost is cost.total_usd, guardrail included."
+
+// S3Results reads result objects v1 under an S3 prefix. Their costs are the
+// ones the workers recorded; they carry no throttle counts, so the
+// throttling signal is reported as unknown.
+type S3Results struct {
+	Client ResultsStore
+	Bucket string
+	Prefix string
+	// Concurrency of GetObject calls. Default DefaultResultsConcurrency.
+	Concurrency int
+}
+
+// DirResults reads result objects v1 saved as *.json files in a folder, as
+// the demo writes them.
+type DirResults struct {
+	Dir string
+}
+
+// Series lists the prefix and reads every .json object under it.
+func (s *S3Results) Series(ctx context.Context) (*Data, error) {
+	if s.Client == nil || s.Bucket == "" {
+		return nil, errors.New("results source: an S3 client and a bucket are required")
+	}
+	limit := s.Concurrency
+	if limit <= 0 {
+		limit = DefaultResultsConcurrency
+	}
+	rb := newResultsBuilder()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	p := s3.NewListObjectsV2Paginator(s.Client, &s3.ListObjectsV2Input{Bucket: aws.String(s.Bucket), Prefix: aws.String(s.Prefix)})
+	listed := 0
+	for p.HasMorePages() {
+		page, err := p.NextPage(gctx)
+		if err != nil {
+			// A failed GetObject cancels gctx and so this listing: report
+			// the first cause, not the cancellation it led to.
+			if werr := g.Wait(); werr != nil {
+				return nil, werr
+			}
+			return nil, fmt.Errorf("list results in s3://%s/%s: %w", s.Bucket, s.Prefix, err)
+		}
+		for _, obj := range page.Contents {
+			key := aws.ToString(obj.Key)
+			if !strings.HasSuffix(key, ".json") {
+				continue
+			}
+			listed++
+			g.Go(func() error {
+				body, err := s.get(gctx, key)
+				if err != nil {
+					return err
+				}
+				rb.add("s3://"+s.Bucket+"/"+key, body)
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if listed == 0 {
+		return nil, fmt.Errorf("no result objects (*.json) under s3://%s/%s", s.Bucket, s.Prefix)
+	}
+	return rb.data("s3://" + s.Bucket + "/" + s.Prefix), nil
+}
+
+func (s *S3Results) get(ctx context.Context, key string) ([]byte, error) {
+	out, err := s.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, fmt.Errorf("get result s3://%s/%s: %w", s.Bucket, key, err)
+	}
+	defer out.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(out.Body, maxResultBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read result s3://%s/%s: %w", s.Bucket, key, err)
+	}
+	return body, nil
+}
+
+// Series reads every *.json file in the folder (not subfolders).
+func (s *DirResults) Series(ctx context.Context) (*Data, error) {
+	entries, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("read results folder: %w", err)
+	}
+	rb := newResultsBuilder()
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("read results folder %s: %w", s.Dir, context.Cause(ctx))
+		}
+		name := filepath.Join(s.Dir, e.Name())
+		body, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("read result: %w", err)
+		}
+		rb.add(name, body)
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("no result files (*.json) in %s", s.Dir)
+	}
+	return rb.data(s.Dir), nil
+}
+
+// resultsBuilder turns result objects into Data; add is safe for
+// concurrent use.
+type resultsBuilder struct {
+	mu      sync.Mutex
+	b       *builder
+	used    int
+	skipped []string
+	nskip   int
+}
+
+func newResultsBuilder() *resultsBuilder { return &resultsBuilder{b: newBuilder()} }
+
+// add decodes one result; one that is not a v1 result is skipped and
+// counted, so a stray object does not cost the whole report.
+func (rb *resultsBuilder) add(name string, body []byte) {
+	r, reason := decodeResult(body)
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	if reason != "" {
+		rb.nskip++
+		if len(rb.skipped) < maxSkipExamples {
+			rb.skipped = append(rb.skipped, name+": "+reason)
+		}
+		return
+	}
+	rb.used++
+	c := r.Cost
+	j := job{
+		Time: r.Timings.FinishedAt.UTC(), Tier: r.Tier, Tenant: r.Metadata["tenant"], ModelID: r.ModelID,
+		InputTokens: int64(r.Usage.InputTokens), OutputTokens: int64(r.Usage.OutputTokens),
+		ModelCostUSD: c.InputUSD + c.OutputUSD + c.CacheReadUSD + c.CacheWriteUSD, Priced: true, RecordedCostUSD: c.TotalUSD,
+	}
+	if j.Tier == "" {
+		j.Tier = noModel
+	}
+	rb.b.job(j)
+	if r.ModelID == "" || r.ModelID == noModel {
+		return
+	}
+	rb.b.add(r.ModelID, j.Time, Minute{
+		InputTokens: float64(r.Usage.InputTokens), OutputTokens: float64(r.Usage.OutputTokens),
+		Requests: 1, CostUSD: j.ModelCostUSD,
+	})
+	rb.b.model(r.ModelID).ThrottlesKnown = false
+}
+
+func decodeResult(body []byte) (pipeline.Result, string) {
+	var r pipeline.Result
+	if len(body) > maxResultBytes {
+		return r, "larger than 16 MiB"
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&r); err != nil {
+		return r, "not a result object: " + err.Error()
+	}
+	switch {
+	case r.Version != pipeline.ResultVersion:
+		return r, fmt.Sprintf("result version %q, want %q", r.Version, pipeline.ResultVersion)
+	case r.Timings.FinishedAt.IsZero():
+		return r, "no timings.finished_at"
+	case r.Usage.InputTokens < 0 || r.Usage.OutputTokens < 0:
+		return r, "negative token counts"
+	}
+	return r, ""
+}
+
+func (rb *resultsBuilder) data(input string) *Data {
+	d := &Data{Source: "results", Inputs: []string{input}, CostBasis: resultsCostBasis}
+	if rb.nskip > 0 {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%d object%s skipped as not result v1, e.g. %s",
+			rb.nskip, plural(rb.nskip), strings.Join(rb.skipped, "; ")))
+	}
+	if rb.used == 0 {
+		d.Warnings = append(d.Warnings, "no readable result objects")
+	}
+	return rb.b.build(d, time.Time{}, time.Time{})
+}
