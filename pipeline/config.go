@@ -105,7 +105,8 @@ type RetryConfig struct {
 	// spend no attempt (the model is busy, the job is fine): the job waits
 	// for the limiter while the worker's heartbeat keeps the message
 	// invisible, and only past MaxSnooze is the message released with
-	// ReleaseDelay. Default 5m.
+	// ReleaseDelay. Default 5m. A tier's spillover delay counts from the
+	// same first throttle, so it must be shorter.
 	MaxSnooze time.Duration
 }
 
@@ -200,6 +201,20 @@ func (c Config) Validate() error {
 		bad("tiers: required (tiering.Default() or tiering.Load)")
 	} else if err := c.Tiers.Validate(); err != nil {
 		bad("tiers: %w", err)
+	} else {
+		snooze := r.MaxSnooze
+		if snooze == 0 {
+			snooze = DefaultRetryMaxSnooze
+		}
+		for i, t := range c.Tiers.Tiers {
+			// The snooze budget counts from the same first throttle, so a
+			// longer delay would release every throttled job before it could
+			// spill over, and the fallback would never be used.
+			if t.HasFallback() && t.SpilloverDelay() >= snooze {
+				bad("tiers[%d] (%s) spillover_after %s: must be shorter than retry max snooze %s, or throttled jobs are released before they spill over",
+					i, t.Name, t.SpilloverDelay(), snooze)
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -152,6 +152,9 @@ type job struct {
 	m         jobMetrics
 	modelTime time.Duration
 	log       *slog.Logger
+	// spill is set by converse when the job's latest model call moved to
+	// its tier's fallback model; nil otherwise.
+	spill *Spillover
 }
 
 // Process runs one message through the pipeline. See the package
@@ -251,12 +254,18 @@ func (p *Pipeline) run(ctx context.Context, j *job) error {
 			// A shutdown is nobody's failure: the job goes back whole, to a
 			// worker that can finish the escalation.
 			if step == 0 || ctx.Err() != nil {
+				if step == 0 && j.spill != nil {
+					// A failed result names the model that failed.
+					r.ModelID, r.Spillover = j.spill.To, j.spill
+				}
 				return err
 			}
 			p.escalationFailed(j, tier, err)
 			break
 		}
-		r.Tier, r.ModelID = tier.Name, tier.ModelID
+		// Spillover describes the answer's call only: an escalation replaces
+		// it, a failed escalation keeps it with the answer it came with.
+		r.Tier, r.ModelID, r.Spillover = tier.Name, c.model, c.spill
 		r.Output = &Output{Text: c.text}
 		r.StopReason = c.stopReason
 		r.Usage = addUsage(r.Usage, c.usage)
@@ -302,7 +311,11 @@ func (p *Pipeline) escalationFailed(j *job, next tiering.Tier, err error) {
 	default:
 		esc.Failed = err.Error()
 	}
-	attrs := []any{"tier", j.r.Tier, "next_tier", next.Name, "model_id", next.ModelID, "failure", esc.Failed}
+	model := next.ModelID
+	if j.spill != nil {
+		model = j.spill.To
+	}
+	attrs := []any{"tier", j.r.Tier, "next_tier", next.Name, "model_id", model, "failure", esc.Failed}
 	if f != nil {
 		// Permanent: the next tier is misconfigured (model access, a wrong
 		// model ID) and every escalation will fail until someone fixes it.
@@ -343,6 +356,9 @@ func (p *Pipeline) escalation(j *job, tier tiering.Tier, c *callResult, step int
 
 // callResult is one successful model call, read.
 type callResult struct {
+	// model answered: the tier's model, or its fallback after a spillover.
+	model      string
+	spill      *Spillover
 	text       string
 	stopReason string
 	usage      tiering.Usage
@@ -357,7 +373,10 @@ func (p *Pipeline) call(ctx context.Context, j *job, tier tiering.Tier, doc stri
 		return nil, err
 	}
 	g := guardrailOutcome(tier.Guardrail, out.StopReason, out.Trace)
-	c := &callResult{text: outputText(out), stopReason: string(out.StopReason), guard: g, usage: callUsage(out, g)}
+	c := &callResult{model: tier.ModelID, spill: j.spill, text: outputText(out), stopReason: string(out.StopReason), guard: g, usage: callUsage(out, g)}
+	if c.spill != nil {
+		c.model = c.spill.To
+	}
 	return c, nil
 }
 
@@ -376,11 +395,19 @@ func disableSDKRetries(o *bedrockruntime.Options) { o.RetryMaxAttempts = 1 }
 // the worker's heartbeat keeps its message invisible, for at most
 // Retry.MaxSnooze; past that the message is released with ReleaseDelay,
 // because a slot held that long serves nobody.
+//
+// A tier with a fallback model spills over: once the call has been throttled
+// for the tier's spillover delay, counted from its first throttle, the call
+// moves to the fallback at once, without snoozing, since the fallback has
+// its own quota and limiter permits. It moves once; throttles on the
+// fallback are snoozed like any other, and the snooze budget and
+// MaxAttempts count the whole call, both models. j.spill records the move.
 func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req request) (*bedrockruntime.ConverseOutput, error) {
 	maxAttempts := p.cfg.Retry.MaxAttempts
 	model := tier.ModelID
+	j.spill = nil
 	errWaits, snoozeWaits := p.backoff(), p.backoff()
-	var snoozeEnd time.Time // set by the first throttle
+	var firstThrottle, snoozeEnd time.Time // set by the first throttle
 	calls, failures, throttles := 0, 0, 0
 	for {
 		permit, err := p.lim.Acquire(ctx, model, req.reserve)
@@ -413,16 +440,30 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 			throttles++
 			j.m.throttles++
 			p.stats.throttles.Add(1)
-			wait = p.snoozeWait(model, snoozeWaits)
 			now := p.now()
 			if snoozeEnd.IsZero() {
-				snoozeEnd = now.Add(p.cfg.Retry.MaxSnooze)
+				firstThrottle, snoozeEnd = now, now.Add(p.cfg.Retry.MaxSnooze)
+			}
+			throttledFor := now.Sub(firstThrottle)
+			spill := j.spill == nil && tier.HasFallback() && throttledFor >= tier.SpilloverDelay()
+			if !spill {
+				wait = p.snoozeWait(model, snoozeWaits)
 			}
 			if now.Add(wait).After(snoozeEnd) {
 				return nil, RetryAfter(&exhaustedError{model: model, code: last.code, attempts: calls,
 					snoozed: p.cfg.Retry.MaxSnooze, err: err}, p.cfg.Retry.ReleaseDelay)
 			}
-			j.log.Debug("model throttled; snoozing", append(attrs, "throttles", throttles, "wait", wait.String())...)
+			if spill {
+				j.spill = &Spillover{From: model, To: tier.FallbackModelID, After: throttledFor.Milliseconds()}
+				j.log.Info("model throttled; spilling over to the tier's fallback model", "tier", tier.Name,
+					"from", model, "to", tier.FallbackModelID, "throttled_for", throttledFor.String(), "throttles", throttles)
+				model, req = tier.FallbackModelID, req.withModel(tier.FallbackModelID)
+				// The fallback's first throttle should not wait as long as
+				// the tier model's last one.
+				snoozeWaits = p.backoff()
+			} else {
+				j.log.Debug("model throttled; snoozing", append(attrs, "throttles", throttles, "wait", wait.String())...)
+			}
 		} else {
 			failures++
 			if last.kind == kindCredentials {

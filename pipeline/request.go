@@ -25,6 +25,16 @@ type request struct {
 	reserve int
 }
 
+// withModel is the same request sent to another model ID. The input is
+// copied, not changed: it may already have been handed to the SDK (and to
+// test fakes that keep it).
+func (r request) withModel(model string) request {
+	in := *r.in
+	in.ModelId = aws.String(model)
+	r.in = &in
+	return r
+}
+
 // maxTokens is the answer limit for a job on a tier: the tier's limit, or
 // the job's if lower. It is always sent, because Bedrock reserves the
 // model's maximum against the token quota when it is not.

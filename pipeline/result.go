@@ -31,7 +31,13 @@ type Result struct {
 	Tier       string `json:"tier,omitempty"`
 	TierRule   string `json:"tier_rule,omitempty"`
 	TierReason string `json:"tier_reason,omitempty"`
-	ModelID    string `json:"model_id,omitempty"`
+	// ModelID is the model that answered: the tier's model, or its fallback
+	// when the call spilled over (then it equals Spillover.To).
+	ModelID string `json:"model_id,omitempty"`
+	// Spillover is set when the call that produced Output (or, in a failed
+	// result, the error) moved to the tier's fallback model because the
+	// tier's model stayed throttled.
+	Spillover *Spillover `json:"spillover,omitempty"`
 	// Output is the answer: text, and for extract the parsed JSON as well.
 	Output     *Output `json:"output,omitempty"`
 	StopReason string  `json:"stop_reason,omitempty"`
@@ -88,6 +94,17 @@ type Escalation struct {
 	// message, or a transient error and the attempts made). The result then
 	// carries the answer from FromTier.
 	Failed string `json:"failed,omitempty"`
+}
+
+// Spillover records one model call moving to its tier's fallback model.
+// The tier, and so its prices, prompts and guardrail, stay the same.
+type Spillover struct {
+	// From is the tier's model, To the fallback that took the call.
+	From string `json:"from_model_id"`
+	To   string `json:"to_model_id"`
+	// After is how long, in milliseconds, the call had been throttled on
+	// From when it moved (at least the tier's spillover_after).
+	After int64 `json:"throttled_ms"`
 }
 
 // Timings of the job, in UTC and milliseconds.

@@ -131,7 +131,7 @@ func TestResultGoldensPassSchema(t *testing.T) {
 		statuses[filepath.Base(f)] = true
 	}
 	for _, want := range []string{"result-succeeded-summarize.json", "result-succeeded-extract.json", "result-blocked.json",
-		"result-failed.json", "result-escalated.json", "result-escalation-failed.json"} {
+		"result-failed.json", "result-escalated.json", "result-escalation-failed.json", "result-spillover.json"} {
 		if !statuses[want] {
 			t.Errorf("golden %s is missing", want)
 		}

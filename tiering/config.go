@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -89,11 +90,17 @@ func (p ProvisionedPrices) Price(t Term) float64 {
 }
 
 // ModelPrices returns the on-demand prices of a model: those of the first
-// tier using it, else provisioned.<model>.on_demand. ok is false when the
-// configuration prices the model nowhere.
+// tier using it, else of the tier it is the fallback of, else
+// provisioned.<model>.on_demand. ok is false when the configuration prices
+// the model nowhere.
 func (c *Config) ModelPrices(modelID string) (p Prices, ok bool) {
 	for _, t := range c.Tiers {
 		if t.ModelID == modelID {
+			return t.Prices, true
+		}
+	}
+	for _, t := range c.Tiers {
+		if t.FallbackModelID != "" && t.FallbackModelID == modelID {
 			return t.Prices, true
 		}
 	}
@@ -121,6 +128,31 @@ type Tier struct {
 	SystemPrompts map[string]string `yaml:"system_prompts"`
 	Guardrail     GuardrailRef      `yaml:"guardrail"`
 	Prices        Prices            `yaml:"prices"`
+	// FallbackModelID is where a job spills over when ModelID stays
+	// throttled for SpilloverAfter: another model ID or inference profile
+	// (for example a global. profile of a us. one) with its own quota. It is
+	// called with this tier's prompts, guardrail and limits and priced at
+	// this tier's prices, so it should be the same model behind another
+	// profile, not a different model. Optional; empty turns spillover off.
+	FallbackModelID string `yaml:"fallback_model_id"`
+	// SpilloverAfter is how long one model call must have been throttled on
+	// ModelID before it moves to FallbackModelID, as a duration ("30s").
+	// Default 30s when FallbackModelID is set. It should stay well below the
+	// pipeline's snooze budget, past which the job is released instead.
+	SpilloverAfter time.Duration `yaml:"spillover_after"`
+}
+
+// HasFallback reports whether the tier has a fallback model to spill over to.
+func (t Tier) HasFallback() bool { return t.FallbackModelID != "" }
+
+// SpilloverDelay is SpilloverAfter, or DefaultSpilloverAfter when it is
+// zero, so a Config built in code without ApplyDefaults does not spill over
+// at the first throttle.
+func (t Tier) SpilloverDelay() time.Duration {
+	if t.SpilloverAfter == 0 {
+		return DefaultSpilloverAfter
+	}
+	return t.SpilloverAfter
 }
 
 // GuardrailRef names a Bedrock guardrail. Both fields empty means no guardrail.
@@ -195,6 +227,11 @@ const (
 	DefaultDenseDigitsShare         = 0.20
 	DefaultNonASCIIShare            = 0.30
 	DefaultMaxSteps                 = 1
+	// DefaultSpilloverAfter is Tier.SpilloverAfter for a tier with a
+	// fallback model: long enough that a burst of throttles is waited out on
+	// the tier's own model (the limiter adapts within seconds), short enough
+	// that a saturated quota does not hold jobs for minutes.
+	DefaultSpilloverAfter = 30 * time.Second
 )
 
 // DefaultEscalation returns the escalation settings used when the YAML
@@ -247,6 +284,11 @@ func Load(data []byte) (*Config, error) {
 // cannot be defaulted from a zero value; Load starts from DefaultEscalation,
 // and code building a Config by hand should do the same.
 func (c *Config) ApplyDefaults() {
+	for i := range c.Tiers {
+		if t := &c.Tiers[i]; t.HasFallback() && t.SpilloverAfter == 0 {
+			t.SpilloverAfter = DefaultSpilloverAfter
+		}
+	}
 	if c.Escalation.MaxSteps == 0 {
 		c.Escalation.MaxSteps = DefaultMaxSteps
 	}
@@ -306,6 +348,7 @@ func (c *Config) Validate() error {
 			add("%s.guardrail: id and version must be set together (id %q, version %q)", p, t.Guardrail.ID, t.Guardrail.Version)
 		}
 		errs = append(errs, validatePrices(p+".prices", t.Prices)...)
+		errs = append(errs, c.validateSpillover(p, i)...)
 	}
 
 	if c.Escalation.MaxSteps < 1 {
@@ -330,6 +373,38 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateProvisioned()...)
 	return errors.Join(errs...)
+}
+
+// validateSpillover checks tiers[i]'s fallback model and spillover delay.
+func (c *Config) validateSpillover(p string, i int) []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	t := c.Tiers[i]
+	if t.SpilloverAfter < 0 {
+		add("%s.spillover_after: must not be negative (got %s)", p, t.SpilloverAfter)
+	}
+	fb := t.FallbackModelID
+	switch {
+	case fb == "":
+		if t.SpilloverAfter > 0 {
+			// Most likely a fallback commented out and its delay left behind:
+			// the user expects spillover that will never happen.
+			add("%s.spillover_after: set, but fallback_model_id is empty; spillover is off without a fallback", p)
+		}
+		return errs
+	case strings.TrimSpace(fb) != fb:
+		add("%s.fallback_model_id: %q has leading or trailing spaces", p, fb)
+	case fb == t.ModelID:
+		add("%s.fallback_model_id: %q is the tier's own model_id; name another model ID or inference profile", p, fb)
+	}
+	// A fallback answers at its tier's prices. Another tier's model would be
+	// billed at that tier's prices while results and sizing used this one's.
+	for j, o := range c.Tiers {
+		if j != i && o.ModelID == fb {
+			add("%s.fallback_model_id: %q is tiers[%d] (%s)'s model_id; a fallback must be a model of the same tier", p, fb, j, o.Name)
+		}
+	}
+	return errs
 }
 
 // validateProvisioned checks only that given figures are usable numbers;
@@ -359,6 +434,8 @@ func (c *Config) validateProvisioned() []error {
 		}
 		if i := slices.IndexFunc(c.Tiers, func(t Tier) bool { return t.ModelID == model }); i >= 0 {
 			errs = append(errs, fmt.Errorf("%s.on_demand: tiers[%d] (%s) already prices this model; remove one of the two", p, i, c.Tiers[i].Name))
+		} else if i := slices.IndexFunc(c.Tiers, func(t Tier) bool { return t.FallbackModelID == model }); i >= 0 {
+			errs = append(errs, fmt.Errorf("%s.on_demand: tiers[%d] (%s) already prices this model as its fallback; remove one of the two", p, i, c.Tiers[i].Name))
 		}
 		errs = append(errs, validatePrices(p+".on_demand", *pr.OnDemand)...)
 	}

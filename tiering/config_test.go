@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tierq/tierq/tiering"
 )
@@ -300,5 +301,113 @@ provisioned:
 	}
 	if n := strings.Count(got, "\n"); n != len(want) { // +1 line for the "invalid tiering config:" header
 		t.Errorf("Load reported %d problems, want %d:\n%s", n, len(want), got)
+	}
+}
+
+func TestSpillover(t *testing.T) {
+	t.Parallel()
+	const fallback = "\n    fallback_model_id: m-global\n"
+	tests := []struct {
+		name         string
+		yaml         string
+		wantFallback string
+		wantAfter    time.Duration
+	}{
+		{"off by default", oneTier, "", 0},
+		{"fallback alone waits the default", oneTier + fallback, "m-global", tiering.DefaultSpilloverAfter},
+		{"duration string", oneTier + fallback + "    spillover_after: 1m30s\n", "m-global", 90 * time.Second},
+		{"0s means the default", oneTier + fallback + "    spillover_after: 0s\n", "m-global", tiering.DefaultSpilloverAfter},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := tiering.Load([]byte(tt.yaml))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			got := c.Tiers[0]
+			if got.FallbackModelID != tt.wantFallback || got.SpilloverAfter != tt.wantAfter || got.HasFallback() != (tt.wantFallback != "") {
+				t.Errorf("fallback %q after %s (HasFallback %v), want %q after %s",
+					got.FallbackModelID, got.SpilloverAfter, got.HasFallback(), tt.wantFallback, tt.wantAfter)
+			}
+			if tt.wantFallback == "" {
+				return
+			}
+			// The fallback answers at its tier's prices, and sizing prices it so.
+			if p, ok := c.ModelPrices(tt.wantFallback); !ok || p != got.Prices {
+				t.Errorf("ModelPrices(%q) = %+v, %v; want the tier's prices", tt.wantFallback, p, ok)
+			}
+		})
+	}
+}
+
+// The shipped file documents spillover as a commented example: off by
+// default, and valid once uncommented.
+func TestDefaultSpilloverExample(t *testing.T) {
+	t.Parallel()
+	for _, tier := range tiering.Default().Tiers {
+		if tier.HasFallback() || tier.SpilloverAfter != 0 {
+			t.Errorf("tier %s spills over to %q by default, want spillover off", tier.Name, tier.FallbackModelID)
+		}
+	}
+	y := string(tiering.DefaultYAML())
+	const fb, after = "    # fallback_model_id: ", "    # spillover_after: 30s\n"
+	if !strings.Contains(y, fb) || !strings.Contains(y, after) {
+		t.Fatal("default.yaml lacks the commented spillover example")
+	}
+	y = strings.Replace(strings.Replace(y, fb, "    fallback_model_id: ", 1), after, "    spillover_after: 30s\n", 1)
+	c, err := tiering.Load([]byte(y))
+	if err != nil {
+		t.Fatalf("default.yaml with the spillover example uncommented: %v", err)
+	}
+	premium, _ := c.Tier("premium")
+	if premium.FallbackModelID != "global.anthropic.claude-sonnet-4-5-20250929-v1:0" || premium.SpilloverAfter != 30*time.Second {
+		t.Errorf("premium spills over to %q after %s, want the global Sonnet 4.5 profile after 30s", premium.FallbackModelID, premium.SpilloverAfter)
+	}
+}
+
+func TestSpilloverRejects(t *testing.T) {
+	t.Parallel()
+	const two = oneTier + `  - name: other
+    model_id: m2
+    context_window: 1000
+    max_output_tokens: 100
+    system_prompts: {default: "Do the task."}
+    prices: {input_per_mtok: 1, output_per_mtok: 2}
+`
+	tier0 := func(lines string) string {
+		return strings.Replace(two, "    model_id: m\n", "    model_id: m\n"+lines, 1)
+	}
+	tests := []struct {
+		name    string
+		yaml    string
+		wantErr string
+	}{
+		{"fallback is the tier's model", tier0("    fallback_model_id: m\n"),
+			`tiers[0].fallback_model_id: "m" is the tier's own model_id`},
+		{"fallback is another tier's model", tier0("    fallback_model_id: m2\n"),
+			`tiers[0].fallback_model_id: "m2" is tiers[1] (other)'s model_id`},
+		{"fallback with spaces", tier0("    fallback_model_id: ' m-global'\n"),
+			`tiers[0].fallback_model_id: " m-global" has leading or trailing spaces`},
+		{"negative delay", tier0("    fallback_model_id: m-global\n    spillover_after: -5s\n"),
+			"tiers[0].spillover_after: must not be negative (got -5s)"},
+		{"delay without a fallback", tier0("    spillover_after: 10s\n"),
+			"tiers[0].spillover_after: set, but fallback_model_id is empty"},
+		{"delay without a unit", tier0("    fallback_model_id: m-global\n    spillover_after: 30\n"),
+			"cannot unmarshal !!int `30` into time.Duration"},
+		{"fallback priced twice", tier0("    fallback_model_id: m-global\n") + "provisioned: {m-global: {on_demand: {input_per_mtok: 1, output_per_mtok: 1}}}\n",
+			`provisioned["m-global"].on_demand: tiers[0] (only) already prices this model as its fallback`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := tiering.Load([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Load error = %v, want one containing %q", err, tt.wantErr)
+			}
+			if n := strings.Count(err.Error(), "\n"); n > 1 {
+				t.Errorf("Load reported %d problems, want only this one:\n%v", n, err)
+			}
+		})
 	}
 }
