@@ -22,9 +22,11 @@ vet:
 demo:
 	$(GO) run ./cmd/tierq-dev demo
 
-## bench: benchmarks; figures in issues are measured here
+## bench: the simulator's throughput, then the limiter matrix (4 strategies × 3 scenarios) and worker
+## memory, about 4 minutes; figures in issues are measured here; writes bench/results/*.json
 bench:
-	$(GO) test -run='^$$' -bench=. -benchtime=3s $(PKGS)
+	$(GO) test -run='^$$' -bench=. -benchtime=3s ./internal/bedrocksim/
+	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=20m ./bench/
 
 ## fuzz: a minute of fuzzing per target
 fuzz:
