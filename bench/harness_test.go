@@ -326,8 +326,9 @@ func converser(base *bedrockruntime.Client, sdkRetry string) (pipeline.Converser
 	return sdkRetries{client: bedrockruntime.New(o)}, nil
 }
 
-// newWorker builds one worker of a run with the strategy's settings.
-func newWorker(ctx context.Context, st *demo.Stack, s strategy, id string, qs demo.Queues, bucket, tiers string) (*app.Worker, error) {
+// newWorker builds one worker of a run with the strategy's settings. window
+// is the simulator's quota minute, which the adaptive limiter paces against.
+func newWorker(ctx context.Context, st *demo.Stack, s strategy, id string, qs demo.Queues, bucket, tiers string, window time.Duration) (*app.Worker, error) {
 	conv, err := converser(st.Bedrock, s.SDKRetry)
 	if err != nil {
 		return nil, err
@@ -335,7 +336,7 @@ func newWorker(ctx context.Context, st *demo.Stack, s strategy, id string, qs de
 	settings := app.Settings{
 		QueueURL: qs.URL, DeadLetterQueueURL: qs.DLQURL, ResultsBucket: bucket, TiersFile: tiers,
 		Concurrency: s.Concurrency, Limiter: s.Limiter, ModelConcurrency: s.ModelConcurrency,
-		MaxModelConcurrency: s.MaxModelConcurrency,
+		MaxModelConcurrency: s.MaxModelConcurrency, LimiterWindow: window,
 		// A short long-poll, as kumo needs (emulators.md); a short drain so
 		// the run ends on time. Nothing else is tuned for the benchmark.
 		WaitTime: time.Second, DrainTimeout: 3 * time.Second,

@@ -179,7 +179,7 @@ func newRun(ctx context.Context, sc scenario, s strategy, minute time.Duration, 
 	}
 	for i := range sc.Workers {
 		id := fmt.Sprintf("w%d", i+1)
-		w, err := newWorker(ctx, st, s, id, r.queues, bucket, tiers)
+		w, err := newWorker(ctx, st, s, id, r.queues, bucket, tiers, minute)
 		if err != nil {
 			return r, err
 		}

@@ -3,6 +3,7 @@ package limiter_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +29,19 @@ var (
 // a bug fails the test instead of hanging it. It never paces the test.
 const failsafe = 10 * time.Second
 
-type fakeClock struct{ ns atomic.Int64 }
+// fakeClock is the limiter's clock and timers in tests: time moves only in
+// Advance, which runs the timers that come due before it returns.
+type fakeClock struct {
+	ns     atomic.Int64
+	mu     sync.Mutex
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	at   int64
+	f    func()
+	done bool
+}
 
 func newClock() *fakeClock {
 	c := &fakeClock{}
@@ -36,8 +49,59 @@ func newClock() *fakeClock {
 	return c
 }
 
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+func (c *fakeClock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
+
+// AfterFunc is Config.AfterFunc on the fake clock.
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{at: c.ns.Load() + int64(d), f: f}
+	c.timers = append(c.timers, t)
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		stopped := !t.done
+		t.done = true
+		return stopped
+	}
+}
+
+// Advance moves the clock by d and runs every timer due by then, earliest
+// first, each without the clock's lock (a timer may set another).
+func (c *fakeClock) Advance(d time.Duration) {
+	now := c.ns.Add(int64(d))
+	for {
+		c.mu.Lock()
+		var due *fakeTimer
+		c.timers = slices.DeleteFunc(c.timers, func(t *fakeTimer) bool { return t.done })
+		for _, t := range c.timers {
+			if t.at <= now && (due == nil || t.at < due.at) {
+				due = t
+			}
+		}
+		if due != nil {
+			due.done = true
+		}
+		c.mu.Unlock()
+		if due == nil {
+			return
+		}
+		due.f()
+	}
+}
+
+// pendingTimers is how many timers have not fired or stopped.
+func (c *fakeClock) pendingTimers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, t := range c.timers {
+		if !t.done {
+			n++
+		}
+	}
+	return n
+}
 
 type acquired struct {
 	p   limiter.Permit
@@ -58,6 +122,9 @@ func newHarness(t *testing.T, cfg limiter.Config) *harness {
 	h := &harness{t: t, clock: newClock(), waits: make(chan string, 64)}
 	if cfg.Now == nil {
 		cfg.Now = h.clock.Now
+	}
+	if cfg.AfterFunc == nil {
+		cfg.AfterFunc = h.clock.AfterFunc
 	}
 	a, err := limiter.NewAdaptive(cfg)
 	if err != nil {
@@ -169,7 +236,8 @@ func TestConfigValidate(t *testing.T) {
 		{"bad increase and used", func(c *limiter.Config) { c.Increase, c.UsedFraction = -1, 1.5 }, []string{"Increase must be", "UsedFraction must be"}},
 		{"tokens", func(c *limiter.Config) { c.InitialTokens, c.MaxTokens, c.TokenIncrease = 5, 4, -2 }, []string{"MaxTokens (4) must be at least MinTokens", "InitialTokens must be in", "TokenIncrease must be"}},
 		{"backoff", func(c *limiter.Config) { c.BackoffBase, c.BackoffMax = time.Second, time.Millisecond }, []string{"BackoffMax"}},
-		{"empty model and no clock", func(c *limiter.Config) { c.Models, c.Now = []string{"a", ""}, nil }, []string{"Models[1] is empty", "Now is required"}},
+		{"empty model and no clock", func(c *limiter.Config) { c.Models, c.Now, c.AfterFunc = []string{"a", ""}, nil, nil }, []string{"Models[1] is empty", "Now is required", "AfterFunc is required"}},
+		{"rate window", func(c *limiter.Config) { c.Window, c.Cut, c.Grow, c.MinRate = -time.Second, 1, 2, -1 }, []string{"Window must be positive", "Cut must be in", "Grow must be in", "MinRate must be at least 1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -296,22 +364,42 @@ func TestAdaptiveDecreaseOncePerBurst(t *testing.T) {
 	if s.Limit != 7 || s.Drops != 10 {
 		t.Fatalf("after a burst of 10 throttles admitted at limit 10: limit %d drops %d, want limit 7 (one decrease) and 10 drops", s.Limit, s.Drops)
 	}
-	// A call admitted under the new limit that is throttled is new evidence.
+	// The first throttle also learned the rate: 0.95 × the 9,000 tokens
+	// admitted and not throttled, extrapolated from the tenth of a window
+	// (the least it assumes) the model has been seen to a whole one.
+	if s := h.state("m"); s.Rate != 85_500 {
+		t.Fatalf("rate %d after the first throttle, want 85500", s.Rate)
+	}
+	// A call admitted after the cut that is throttled is new evidence that
+	// the rate is too high: the rate is cut again, within the window, and
+	// deeper (Cut²). The limit is not: the quota's minute is spent, and
+	// cutting it for every such call would collapse it.
 	again := h.fill("m", 1000)
 	again[0].Release(limiter.Dropped)
-	if got := h.state("m").Limit; got != 4 { // 7 * 0.7 = 4.9
-		t.Errorf("limit %d after a throttle admitted under limit 7, want 4", got)
+	if s := h.state("m"); s.Limit != 7 || s.Rate != 5415 { // 0.95² × min(85500, 6000 still counted)
+		t.Errorf("after a throttle admitted after the cut: limit %d rate %d, want 7 and 5415", s.Limit, s.Rate)
 	}
 	for _, p := range again[1:] {
 		p.Release(limiter.Dropped)
 	}
-	if got := h.state("m").Limit; got != 4 {
-		t.Errorf("limit %d after the rest of the second burst, want still 4", got)
+	if s := h.state("m"); s.Limit != 7 || s.Rate != 5415 {
+		t.Errorf("after the rest of the second burst: limit %d rate %d, want still 7 and 5415", s.Limit, s.Rate)
+	}
+	// A window later a throttle is a new minute's overshoot: both decrease.
+	h.clock.Advance(time.Minute)
+	third := h.fill("m", 500)
+	third[0].Release(limiter.Dropped)
+	if s := h.state("m"); s.Limit != 4 || s.Rate != 2850 { // 7 × 0.7; 0.95 × the other six calls' 3,000
+		t.Errorf("a window later: limit %d rate %d, want 4 and 2850", s.Limit, s.Rate)
+	}
+	for _, p := range third[1:] {
+		p.Release(limiter.Success)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(reasons) != 2 || reasons[0] != limiter.ReasonDropped || reasons[1] != limiter.ReasonDropped {
-		t.Errorf("OnChange reasons %q, want two %q", reasons, limiter.ReasonDropped)
+	want := []string{limiter.ReasonRateCut, limiter.ReasonDropped, limiter.ReasonRateCut, limiter.ReasonRateCut, limiter.ReasonDropped}
+	if !slices.Equal(reasons, want) {
+		t.Errorf("OnChange reasons %q, want %q", reasons, want)
 	}
 }
 
@@ -332,9 +420,14 @@ func TestAdaptiveStaleSuccessDoesNotUndoDecrease(t *testing.T) {
 
 func TestAdaptiveBounds(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, limiter.Config{Models: []string{"m"}, InitialLimit: 3, MinLimit: 2, MaxLimit: 5, InitialTokens: 20_000, MinTokens: 5_000, MaxTokens: 40_000})
+	// A MinRate no window reaches keeps pacing out of the way: this is
+	// about the concurrency limit and the budget.
+	h := newHarness(t, limiter.Config{Models: []string{"m"}, InitialLimit: 3, MinLimit: 2, MaxLimit: 5, InitialTokens: 20_000, MinTokens: 5_000, MaxTokens: 40_000, MinRate: 1 << 40})
 	// Each round fills both the limit and the budget, so both are in use.
+	// Rounds are a window apart: with a rate learned, the limit decreases
+	// at most once per window.
 	round := func(o limiter.Outcome) {
+		h.clock.Advance(time.Minute)
 		s := h.state("m")
 		for _, p := range h.fill("m", s.TokenBudget/s.Limit) {
 			p.Release(o)
@@ -636,25 +729,38 @@ func TestAdaptiveSnapshotAndOnChange(t *testing.T) {
 	h.clock.Advance(time.Second)
 	dropAt := h.clock.Now()
 	p1.Release(limiter.Dropped)
-	want := limiter.State{Model: "a", Limit: 1, InFlight: 1, TokenBudget: 70_000, TokensInFlight: 40_000, Drops: 1, LastChange: dropAt}
+	// The throttled call reserved nothing: the window keeps p2's 40,000,
+	// and the learned rate is 0.95 of it, extrapolated from a second of
+	// history (at least a tenth of the window) to a whole window.
+	want := limiter.State{Model: "a", Limit: 1, InFlight: 1, TokenBudget: 70_000, TokensInFlight: 40_000,
+		Rate: 380_000, TokensInWindow: 40_000, Drops: 1, LastChange: dropAt}
 	if got := h.state("a"); got != want {
 		t.Errorf("state after a drop\n got %+v\nwant %+v", got, want)
 	}
 	p2.Release(limiter.Success) // admitted before the drop: no growth
-	if len(calls) != 1 {
-		t.Fatalf("OnChange called %d times, want once: %+v", len(calls), calls)
+	if len(calls) != 2 {
+		t.Fatalf("OnChange called %d times, want twice (rate cut, dropped): %+v", len(calls), calls)
 	}
-	c := calls[0]
+	if c := calls[0]; c.model != "a" || c.reason != limiter.ReasonRateCut || c.old.Rate != 0 || c.new.Rate != 380_000 ||
+		c.new.Limit != 2 || c.models != 2 || !c.new.LastChange.Equal(dropAt) {
+		t.Errorf("first OnChange call %+v, want a's rate learned (0 to 380000) at %v", c, dropAt)
+	}
+	c := calls[1]
 	if c.model != "a" || c.reason != limiter.ReasonDropped || c.old.Limit != 2 || c.new.Limit != 1 ||
 		c.old.TokenBudget != 100_000 || c.new.TokenBudget != 70_000 || c.models != 2 || !c.new.LastChange.Equal(dropAt) {
-		t.Errorf("OnChange call %+v, want a's drop from limit 2/100000 to 1/70000 at %v", c, dropAt)
+		t.Errorf("second OnChange call %+v, want a's drop from limit 2/100000 to 1/70000 at %v", c, dropAt)
+	}
+	// A window later the window is empty and the rate no longer binds.
+	h.clock.Advance(time.Minute)
+	if s := h.state("a"); s.TokensInWindow != 0 || s.Rate != 380_000 {
+		t.Errorf("a window later: %+v, want an empty window and the rate kept", s)
 	}
 	// Growth is reported once the limit gains a whole call, not per success.
-	for len(calls) == 1 {
+	for len(calls) == 2 {
 		h.acquire("a", 1).Release(limiter.Success)
 	}
-	if c := calls[1]; c.reason != limiter.ReasonInUse || c.old.Limit != 1 || c.new.Limit != 2 {
-		t.Errorf("second OnChange call %+v, want growth from 1 to 2", c)
+	if c := calls[2]; c.reason != limiter.ReasonInUse || c.old.Limit != 1 || c.new.Limit != 2 {
+		t.Errorf("third OnChange call %+v, want growth from 1 to 2", c)
 	}
 	if s := h.state("a"); s.Successes != 2 || s.Drops != 1 {
 		t.Errorf("counters %+v, want 2 successes and 1 drop", s)
@@ -690,5 +796,231 @@ func TestAdaptiveBackoff(t *testing.T) {
 	h.clock.Advance(10 * time.Minute)
 	if got, want := h.a.Backoff("m"), 75*time.Millisecond; got != want {
 		t.Errorf("Backoff long after the drops = %v, want %v", got, want)
+	}
+}
+
+// learnRate gives model a learned rate in h: a first call a window ago (so
+// nothing is extrapolated), then n calls of tokens each, the first of them
+// throttled. The rate is then 0.95 × (n-1) × tokens and the window holds
+// the other calls, whose permits it returns, still in flight.
+func (h *harness) learnRate(model string, n, tokens int) []limiter.Permit {
+	h.t.Helper()
+	h.acquire(model, tokens).Release(limiter.Success)
+	h.clock.Advance(time.Minute)
+	ps := make([]limiter.Permit, n)
+	for i := range ps {
+		ps[i] = h.acquire(model, tokens)
+	}
+	ps[0].Release(limiter.Dropped)
+	if s := h.state(model); s.Rate != int(0.95*float64((n-1)*tokens)) || s.TokensInWindow != (n-1)*tokens {
+		h.t.Fatalf("after the first throttle: %+v, want rate 0.95 × %d and the window holding it", s, (n-1)*tokens)
+	}
+	return ps[1:]
+}
+
+// waiting is how many Acquires are blocked on model, from the limiter's
+// state: after Advance returns, its timers have admitted whom they could,
+// while a granted call's result channel may lag.
+func (h *harness) waiting(model string) int {
+	h.t.Helper()
+	return h.state(model).Waiting
+}
+
+func TestAdaptiveRateUnlearnedDoesNotPace(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{InitialLimit: 8})
+	for range 8 {
+		h.acquire("m", 50_000).Release(limiter.Success)
+	}
+	if s := h.state("m"); s.Rate != 0 || s.TokensInWindow != 400_000 {
+		t.Errorf("state %+v, want no rate and 400000 tokens in the window", s)
+	}
+}
+
+func TestAdaptivePacingHoldsCallsUntilTheWindowFrees(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{InitialLimit: 10, Models: []string{"m"}})
+	held := h.learnRate("m", 5, 1_000) // rate 3800, window 4000 at T
+	// The limit has room, the rate does not: the call waits, and Available
+	// stops the receive loop.
+	r := h.wait(t.Context(), "m", 1_000)
+	if got := h.a.Available(); got != 0 {
+		t.Errorf("Available while the rate holds a call = %d, want 0", got)
+	}
+	// Finishing calls frees concurrency, not the window: Bedrock counted
+	// their reservations for the minute.
+	for _, p := range held {
+		p.Release(limiter.Success)
+	}
+	h.clock.Advance(time.Minute - time.Second)
+	if got := h.waiting("m"); got != 1 {
+		t.Fatalf("%d waiting a second before the window frees, want 1", got)
+	}
+	h.clock.Advance(time.Second) // T+60s: the four reservations leave
+	a := h.granted(r, "call held by the rate")
+	// The rate held a call back for a window without a throttle: it grew
+	// by one average call, to 4800.
+	if s := h.state("m"); s.Rate != 4_800 || s.TokensInWindow != 1_000 {
+		t.Fatalf("state %+v, want rate 4800 and the admitted call in the window", s)
+	}
+	// A second later three more fit (4000); the next (5000) waits until the
+	// call admitted at T+60s leaves at T+120s.
+	h.clock.Advance(time.Second)
+	ps := []limiter.Permit{a, h.acquire("m", 1_000), h.acquire("m", 1_000), h.acquire("m", 1_000)}
+	r = h.wait(t.Context(), "m", 1_000)
+	for _, p := range ps {
+		p.Release(limiter.Success)
+	}
+	h.clock.Advance(time.Minute - time.Second - time.Nanosecond)
+	if got := h.waiting("m"); got != 1 {
+		t.Fatalf("%d waiting just before the oldest reservation leaves, want 1", got)
+	}
+	h.clock.Advance(time.Nanosecond)
+	h.granted(r, "call held until the oldest reservation left").Release(limiter.Success)
+	// A second window in a row that held a call back: growth doubles.
+	if s := h.state("m"); s.TokensInWindow != 4_000 || s.Rate != 6_800 {
+		t.Errorf("state %+v, want 4000 tokens in the window at rate 6800", s)
+	}
+}
+
+func TestAdaptiveAvailableCountsWhatFitsTheRate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{InitialLimit: 10, Models: []string{"m"}})
+	for _, p := range h.learnRate("m", 5, 1_000) { // rate 3800
+		p.Release(limiter.Success)
+	}
+	if got := h.a.Available(); got != 0 {
+		t.Errorf("Available with 4000 of a 3800 rate in the window = %d, want 0", got)
+	}
+	// Available's 0 held the receive loop back: that counts as the rate
+	// holding calls back, so a window later the rate has grown to 4800.
+	h.clock.Advance(time.Minute)
+	if got := h.a.Available(); got != 4 {
+		t.Errorf("Available with an empty window = %d, want 4 calls of about 1000 under 4800", got)
+	}
+}
+
+func TestAdaptiveHugeCallRunsAloneInTheWindow(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{InitialLimit: 10})
+	for _, p := range h.learnRate("m", 5, 1_000) { // rate 3800
+		p.Release(limiter.Success)
+	}
+	// Larger than the whole rate: it waits for the window to empty, then
+	// runs rather than never.
+	r := h.wait(t.Context(), "m", 50_000)
+	h.clock.Advance(time.Minute)
+	huge := h.granted(r, "call larger than the rate")
+	r = h.wait(t.Context(), "m", 1)
+	huge.Release(limiter.Success)
+	h.clock.Advance(time.Minute)
+	h.granted(r, "call after the huge one left the window").Release(limiter.Success)
+}
+
+func TestAdaptiveRateOneCutPerWindow(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{InitialLimit: 10})
+	burst := h.learnRate("m", 10, 1_000) // rate 8550
+	// The rest of the burst was admitted before the cut: the same
+	// overshoot, no further cut.
+	for _, p := range burst[:4] {
+		p.Release(limiter.Dropped)
+	}
+	if s := h.state("m"); s.Rate != 8_550 || s.TokensInWindow != 5_000 {
+		t.Errorf("after throttles admitted before the cut: %+v, want rate 8550 and their reservations gone", s)
+	}
+	// A window later, even a call admitted before the cut is a new minute's
+	// overshoot.
+	h.clock.Advance(time.Minute)
+	burst[4].Release(limiter.Dropped)
+	if s := h.state("m"); s.Rate != limiter.DefaultMinRate {
+		t.Errorf("a window later: rate %d, want the floor %d (0.95 × an empty window)", s.Rate, limiter.DefaultMinRate)
+	}
+}
+
+func TestAdaptiveRateGrowsOnlyWhenItHeldCallsBack(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var grew []limiter.State
+	h := newHarness(t, limiter.Config{InitialLimit: 10, OnChange: func(_ string, _, new limiter.State, reason string) {
+		if reason == limiter.ReasonRateGrew {
+			mu.Lock()
+			grew = append(grew, new)
+			mu.Unlock()
+		}
+	}})
+	for _, p := range h.learnRate("m", 5, 1_000) { // rate 3800
+		p.Release(limiter.Success)
+	}
+	rate := func() int { return h.state("m").Rate }
+	// A window in which nothing was held back: no growth.
+	h.clock.Advance(time.Minute)
+	if got := rate(); got != 3_800 {
+		t.Fatalf("rate %d after a window that held nothing back, want 3800", got)
+	}
+	// A window in which the rate held a call back and nothing was
+	// throttled: growth by the larger of 1% and one average call (1000),
+	// doubling with each window in a row that grows.
+	ps := []limiter.Permit{h.acquire("m", 1_000), h.acquire("m", 1_000), h.acquire("m", 1_000)}
+	r := h.wait(t.Context(), "m", 1_000)
+	h.clock.Advance(time.Minute) // the window frees, admits the waiter, and grows
+	ps = append(ps, h.granted(r, "held call"))
+	if got := rate(); got != 4_800 {
+		t.Errorf("rate %d after a window that held a call back, want 4800", got)
+	}
+	for _, p := range ps {
+		p.Release(limiter.Success)
+	}
+	// A throttle of a call admitted after the cut cuts again (0.95 × the
+	// 1000 left in the window, up to the floor) and restarts the period,
+	// so no growth follows at the window's end.
+	h.acquire("m", 1_000).Release(limiter.Dropped)
+	cut := rate()
+	if cut >= 4_800 {
+		t.Fatalf("rate %d after a throttle admitted after the cut, want below 4800", cut)
+	}
+	h.clock.Advance(time.Minute)
+	if got := rate(); got != cut {
+		t.Errorf("rate %d a window after a cut with nothing held back, want %d", got, cut)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(grew) != 1 || grew[0].Rate != 4_800 {
+		t.Errorf("OnChange %q calls %+v, want one, to 4800", limiter.ReasonRateGrew, grew)
+	}
+}
+
+func TestAdaptiveBackoffWaitsForTheWindow(t *testing.T) {
+	t.Parallel()
+	half := func() float64 { return 0.5 }
+	h := newHarness(t, limiter.Config{InitialLimit: 10, BackoffBase: 100 * time.Millisecond, BackoffMax: 2 * time.Minute, Rand: half})
+	h.learnRate("m", 5, 1_000) // 4000 in a 3800 window at T
+	h.clock.Advance(15 * time.Second)
+	// The next call (about 1000) fits once two of the reservations leave, at
+	// T+60s: 45s from now, plus the drop's jittered 75ms.
+	if got, want := h.a.Backoff("m"), 45*time.Second+75*time.Millisecond; got != want {
+		t.Errorf("Backoff with a full window = %v, want %v", got, want)
+	}
+	h.clock.Advance(45 * time.Second)
+	if got, want := h.a.Backoff("m"), 75*time.Millisecond; got > want {
+		t.Errorf("Backoff once the window frees = %v, want at most %v", got, want)
+	}
+}
+
+func TestAdaptiveCancelledWaiterLeavesNoReservation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, limiter.Config{InitialLimit: 10})
+	for _, p := range h.learnRate("m", 5, 1_000) {
+		p.Release(limiter.Success)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	r := h.wait(ctx, "m", 1_000)
+	cancel()
+	if got := <-r; got.err == nil {
+		t.Fatalf("cancelled Acquire returned a permit")
+	}
+	h.clock.Advance(time.Minute)
+	if s := h.state("m"); s.TokensInWindow != 0 || s.Waiting != 0 {
+		t.Errorf("state %+v, want an empty window and no waiter", s)
 	}
 }

@@ -13,7 +13,8 @@ func ExampleNewAdaptive() {
 		InitialLimit: 2,
 		Models:       []string{model},
 		OnChange: func(model string, old, new limiter.State, reason string) {
-			fmt.Printf("%s: limit %d -> %d, budget %d -> %d (%s)\n", model, old.Limit, new.Limit, old.TokenBudget, new.TokenBudget, reason)
+			fmt.Printf("%s: limit %d -> %d, budget %d -> %d, rate %d -> %d (%s)\n", model,
+				old.Limit, new.Limit, old.TokenBudget, new.TokenBudget, old.Rate, new.Rate, reason)
 		},
 	})
 	if err != nil {
@@ -33,6 +34,7 @@ func ExampleNewAdaptive() {
 	fmt.Println("backoff suggested:", lim.Backoff(model) > 0)
 	// Output:
 	// available before any call: 2
-	// us.anthropic.claude-haiku-4-5-20251001-v1:0: limit 2 -> 1, budget 100000 -> 70000 (dropped)
+	// us.anthropic.claude-haiku-4-5-20251001-v1:0: limit 2 -> 2, budget 100000 -> 100000, rate 0 -> 50312 (rate cut)
+	// us.anthropic.claude-haiku-4-5-20251001-v1:0: limit 2 -> 1, budget 100000 -> 70000, rate 50312 -> 50312 (dropped)
 	// backoff suggested: true
 }

@@ -42,6 +42,10 @@ type Settings struct {
 	ModelConcurrency int
 	// MaxModelConcurrency caps the adaptive limit per model. Default 64.
 	MaxModelConcurrency int
+	// LimiterWindow is the quota window the adaptive limiter paces
+	// reservations against: Bedrock's minute. Default 1m; only a simulator
+	// with a compressed minute needs another value.
+	LimiterWindow time.Duration
 	// MaxSnooze is the longest a delivery waits out throttling before its
 	// message is released. Default 5m.
 	MaxSnooze time.Duration
@@ -179,7 +183,7 @@ func newLimiter(s Settings, tiers *tiering.Config, log *slog.Logger) (modelLimit
 		return limiter.NewFixed(perModel, limits), nil, nil
 	case "", "adaptive":
 		a, err := limiter.NewAdaptive(limiter.Config{
-			InitialLimit: perModel, MaxLimit: s.MaxModelConcurrency, Models: models,
+			InitialLimit: perModel, MaxLimit: s.MaxModelConcurrency, Models: models, Window: s.LimiterWindow,
 			OnChange: func(model string, old, new limiter.State, reason string) {
 				log.Info("model limit changed", "model_id", model, "reason", reason,
 					"limit", new.Limit, "previous_limit", old.Limit,
