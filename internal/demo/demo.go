@@ -177,8 +177,9 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 			InputBuckets: []string{nm.inputs}, Concurrency: opts.Concurrency, WaitTime: time.Second,
 			VisibilityTimeout: 30 * time.Second, ReleaseDelay: time.Second, DrainTimeout: 5 * time.Second,
 			WorkerID: fmt.Sprintf("demo-worker-%d", i+1), Version: "demo",
-			// The run lasts seconds: write limiter states often enough to see them.
-			LimiterMetricsInterval: 500 * time.Millisecond,
+			// The run lasts seconds: write limiter states often enough to see them,
+			// and pace against the simulator's compressed minute.
+			LimiterMetricsInterval: 500 * time.Millisecond, LimiterWindow: simCfg.Minute,
 		}, app.Clients{Queue: st.SQS, Store: st.S3, Converser: st.Bedrock}, metrics, log.With("worker", i+1))
 		if err != nil {
 			return nil, err
