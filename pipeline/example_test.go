@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tierq/tierq/internal/bedrocksim"
+	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
@@ -44,6 +46,9 @@ func ExampleResultKey() {
 // ExamplePipeline_Process runs one job through the pipeline, with the Bedrock
 // simulator and kumo standing in for Bedrock and S3. In production cmd/tierq
 // builds the same Deps from the real AWS clients.
+// exampleRuns numbers runs of ExamplePipeline_Process.
+var exampleRuns atomic.Int64
+
 func ExamplePipeline_Process() {
 	ctx := context.Background()
 	sim, err := bedrocksim.New(bedrocksim.DefaultConfig())
@@ -57,12 +62,9 @@ func ExamplePipeline_Process() {
 		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds,
 		RetryMaxAttempts: 1, // the pipeline retries; see bedrock.md §2.3
 	})
-	store := s3.New(s3.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(kumoURL), Credentials: creds, UsePathStyle: true,
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
-	bucket := fmt.Sprintf("example-results-%d", nameSeq.Add(1))
+	store := emulator.S3(kumoURL)
+	// kumo keeps one store per process: -count=N runs need a new bucket.
+	bucket := fmt.Sprintf("example-results-%d", exampleRuns.Add(1))
 	if _, err := store.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		panic(err)
 	}

@@ -5,16 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,9 +20,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/sethvargo/go-retry"
-	"github.com/sivchari/kumo"
 
 	"github.com/tierq/tierq/internal/bedrocksim"
+	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
@@ -39,13 +36,7 @@ const goldenDir = "../testdata/results"
 // one storage anyway, so every test uses its own bucket names.
 var kumoURL string
 
-func TestMain(m *testing.M) {
-	srv := kumo.NewServer()
-	kumoURL = srv.URL
-	code := m.Run()
-	srv.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(emulator.RunTests(m, &kumoURL)) }
 
 // Model IDs of the default tiers.
 const (
@@ -74,32 +65,6 @@ func (c *stepClock) Now() time.Time {
 // noWait is a retry schedule without waits: tests retry at once.
 func noWait() retry.Backoff {
 	return retry.BackoffFunc(func() (time.Duration, bool) { return 0, false })
-}
-
-var nameSeq atomic.Int64
-
-var nonName = regexp.MustCompile(`[^a-z0-9]+`)
-
-// bucketName is unique in the process, as kumo's shared storage needs.
-func bucketName(t testing.TB, what string) string {
-	s := nonName.ReplaceAllString(strings.ToLower(t.Name()), "-")
-	s = strings.Trim(s, "-")
-	if len(s) > 40 {
-		s = s[len(s)-40:]
-	}
-	return strings.Trim(fmt.Sprintf("%s-%s-%d", what, strings.Trim(s, "-"), nameSeq.Add(1)), "-")
-}
-
-func newS3(t testing.TB) *s3.Client {
-	t.Helper()
-	return s3.New(s3.Options{
-		Region:                     "us-east-1",
-		BaseEndpoint:               aws.String(kumoURL),
-		Credentials:                credentials.NewStaticCredentialsProvider("test", "test", ""),
-		UsePathStyle:               true,
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
 }
 
 func createBucket(t testing.TB, c *s3.Client, name string) {
@@ -232,8 +197,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 		o.sim(&simCfg)
 	}
 	sim, br := startSim(t, simCfg)
-	e := &env{t: t, sim: sim, s3: newS3(t), metrics: &syncBuffer{}, logs: &syncBuffer{}, lim: newRecordingLimiter()}
-	e.results, e.docs = bucketName(t, "results"), bucketName(t, "docs")
+	e := &env{t: t, sim: sim, s3: emulator.S3(kumoURL), metrics: &syncBuffer{}, logs: &syncBuffer{}, lim: newRecordingLimiter()}
+	e.results, e.docs = emulator.Name(t, "results"), emulator.Name(t, "docs")
 	createBucket(t, e.s3, e.results)
 	createBucket(t, e.s3, e.docs)
 

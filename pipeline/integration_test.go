@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/tierq/tierq/internal/bedrocksim"
+	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
@@ -769,7 +770,7 @@ func TestPreflightOnKumo(t *testing.T) {
 	})
 	t.Run("missing bucket", func(t *testing.T) {
 		t.Parallel()
-		missing := bucketName(t, "missing")
+		missing := emulator.Name(t, "missing")
 		e := newEnv(t, envOpts{cfg: func(c *pipeline.Config) { c.ResultsBucket = missing }})
 		err := e.p.Preflight(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "results bucket "+missing+" does not exist") {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
+	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/sizing"
 	"github.com/tierq/tierq/tiering"
 )
@@ -280,7 +281,7 @@ func TestCloudWatchSourceKumo(t *testing.T) {
 		DisableRequestCompression: true,
 	})
 	// kumo keeps one metric store per process: a model ID of our own.
-	model := "test." + bucketName(t)
+	model := "test." + emulator.Name(t, "sizing")
 	put := func(name string, v float64) {
 		t.Helper()
 		_, err := c.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{

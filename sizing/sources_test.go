@@ -4,20 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/sivchari/kumo"
 
+	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/sizing"
 	"github.com/tierq/tierq/tiering"
 )
@@ -26,37 +22,7 @@ import (
 // one storage, so every test uses its own bucket.
 var kumoURL string
 
-func TestMain(m *testing.M) {
-	srv := kumo.NewServer()
-	kumoURL = srv.URL
-	code := m.Run()
-	srv.Close()
-	os.Exit(code)
-}
-
-var nameSeq atomic.Int64
-
-var nonName = regexp.MustCompile(`[^a-z0-9]+`)
-
-func bucketName(t testing.TB) string {
-	s := strings.Trim(nonName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
-	if len(s) > 40 {
-		s = s[len(s)-40:]
-	}
-	return strings.Trim(fmt.Sprintf("sizing-%s-%d", strings.Trim(s, "-"), nameSeq.Add(1)), "-")
-}
-
-func newS3(t testing.TB) *s3.Client {
-	t.Helper()
-	return s3.New(s3.Options{
-		Region:                     "us-east-1",
-		BaseEndpoint:               aws.String(kumoURL),
-		Credentials:                credentials.NewStaticCredentialsProvider("test", "test", ""),
-		UsePathStyle:               true,
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
-}
+func TestMain(m *testing.M) { os.Exit(emulator.RunTests(m, &kumoURL)) }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
@@ -269,8 +235,8 @@ func checkResultsData(t *testing.T, d *sizing.Data, files int) {
 func TestS3Results(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	c := newS3(t)
-	bucket := bucketName(t)
+	c := emulator.S3(kumoURL)
+	bucket := emulator.Name(t, "sizing")
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +274,7 @@ func TestS3Results(t *testing.T) {
 	if err == nil || !contains(err.Error(), "no result objects (*.json) under s3://"+bucket+"/nothing/") {
 		t.Errorf("empty prefix: Series() = %v, want a no-results error", err)
 	}
-	_, err = (&sizing.S3Results{Client: c, Bucket: bucketName(t)}).Series(ctx)
+	_, err = (&sizing.S3Results{Client: c, Bucket: emulator.Name(t, "sizing")}).Series(ctx)
 	if err == nil || !contains(err.Error(), "list results in s3://") {
 		t.Errorf("missing bucket: Series() = %v, want a list error naming the bucket", err)
 	}
@@ -327,8 +293,8 @@ func (failingStore) GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.O
 func TestS3ResultsGetError(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	c := newS3(t)
-	bucket := bucketName(t)
+	c := emulator.S3(kumoURL)
+	bucket := emulator.Name(t, "sizing")
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}

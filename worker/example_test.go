@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/sivchari/kumo"
 
+	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/worker"
 )
 
@@ -32,10 +32,7 @@ func ExampleNew() {
 	// comes from config.LoadDefaultConfig and the URLs from configuration.
 	srv := kumo.NewServer()
 	defer srv.Close()
-	client := sqs.New(sqs.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
+	client := emulator.SQS(srv.URL)
 	queueURL, dlqURL := createQueue(client, "example-jobs"), createQueue(client, "example-jobs-dlq")
 	defer deleteQueue(client, queueURL)
 	defer deleteQueue(client, dlqURL)

@@ -6,55 +6,30 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/sivchari/kumo"
+
+	"github.com/tierq/tierq/internal/emulator"
 )
 
 // endpoint is the kumo server every integration test talks to. All kumo
 // instances share one storage anyway, so tests isolate by queue name.
 var endpoint string
 
-func TestMain(m *testing.M) {
-	srv := kumo.NewServer()
-	endpoint = srv.URL
-	code := m.Run()
-	srv.Close()
-	os.Exit(code)
-}
-
-func newClient() *sqs.Client {
-	return sqs.New(sqs.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
-}
-
-var (
-	queueSeq  atomic.Int64
-	nameClean = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
-)
+func TestMain(m *testing.M) { os.Exit(emulator.RunTests(m, &endpoint)) }
 
 // newQueues creates a uniquely named queue and its DLQ, with a redrive
 // policy (maxReceiveCount 5) as production would have.
 func newQueues(t *testing.T, c *sqs.Client) (queueURL, dlqURL string) {
 	t.Helper()
 	ctx := context.Background()
-	name := nameClean.ReplaceAllString(t.Name(), "-")
-	if len(name) > 60 {
-		name = name[len(name)-60:]
-	}
-	name = fmt.Sprintf("%s-%d", name, queueSeq.Add(1))
+	name := emulator.Name(t, "")
 
 	dlq, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/tierq/tierq/internal/emulator"
 )
 
 // Integration tests: the real SQS client against kumo, each test on its own
@@ -21,7 +23,7 @@ import (
 
 func TestHappyPath(t *testing.T) {
 	t.Parallel()
-	c := newClient()
+	c := emulator.SQS(endpoint)
 	url, dlq := newQueues(t, c)
 	const n, slots = 25, 4
 	bodies := make([]string, n)
@@ -125,7 +127,7 @@ func (c *capacity) Available() int {
 
 func TestCapacity(t *testing.T) {
 	t.Parallel()
-	c := newClient()
+	c := emulator.SQS(endpoint)
 	url, dlq := newQueues(t, c)
 	send(t, c, url, "a", "b", "c", "d", "e", "f")
 
@@ -166,7 +168,7 @@ func TestCapacity(t *testing.T) {
 
 func TestHeartbeatKeepsLongJobInvisible(t *testing.T) {
 	t.Parallel()
-	c := newClient()
+	c := emulator.SQS(endpoint)
 	url, dlq := newQueues(t, c)
 	ids := send(t, c, url, "slow")
 
@@ -229,7 +231,7 @@ func TestReleaseDelays(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			c := newClient()
+			c := emulator.SQS(endpoint)
 			url, dlq := newQueues(t, c)
 			send(t, c, url, "x")
 
@@ -284,7 +286,7 @@ func TestReleaseDelays(t *testing.T) {
 
 func TestDeadLetter(t *testing.T) {
 	t.Parallel()
-	c := newClient()
+	c := emulator.SQS(endpoint)
 	url, dlq := newQueues(t, c)
 	ctx := context.Background()
 	body := `{"not":"a job"}`
@@ -354,7 +356,7 @@ func TestShutdown(t *testing.T) {
 
 	t.Run("past the drain window jobs are cancelled and released", func(t *testing.T) {
 		t.Parallel()
-		c := newClient()
+		c := emulator.SQS(endpoint)
 		url, dlq := newQueues(t, c)
 		send(t, c, url, "quick-1", "quick-2", "block")
 
@@ -430,7 +432,7 @@ func TestShutdown(t *testing.T) {
 
 	t.Run("jobs that finish within the drain window are deleted", func(t *testing.T) {
 		t.Parallel()
-		c := newClient()
+		c := emulator.SQS(endpoint)
 		url, dlq := newQueues(t, c)
 		send(t, c, url, "job")
 
@@ -474,7 +476,7 @@ func TestShutdown(t *testing.T) {
 
 func TestPanicIsReleasedAndWorkerSurvives(t *testing.T) {
 	t.Parallel()
-	c := newClient()
+	c := emulator.SQS(endpoint)
 	url, dlq := newQueues(t, c)
 	send(t, c, url, "boom", "fine")
 
@@ -503,7 +505,7 @@ func TestPanicIsReleasedAndWorkerSurvives(t *testing.T) {
 
 func TestMissingQueueStopsRun(t *testing.T) {
 	t.Parallel()
-	c := newClient()
+	c := emulator.SQS(endpoint)
 	_, dlq := newQueues(t, c)
 	cfg := testConfig(strings.TrimSuffix(dlq, "-dlq")+"-never-created", dlq)
 	w, err := New(cfg, c, ProcessorFunc(func(context.Context, Message) error { return nil }), WithLogger(quietLogger()))

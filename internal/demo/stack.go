@@ -11,9 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/sivchari/kumo"
 
 	"github.com/tierq/tierq/internal/bedrocksim"
+	"github.com/tierq/tierq/internal/emulator"
 )
 
 // Stack is the embedded AWS: kumo serving SQS and S3, and the Bedrock
@@ -24,8 +24,8 @@ type Stack struct {
 	Bedrock *bedrockruntime.Client
 	Sim     *bedrocksim.Server
 
-	kumo   *kumo.Server
-	simSrv *httptest.Server
+	stopKumo func()
+	simSrv   *httptest.Server
 }
 
 // NewStack starts the emulators. kumo keeps one store per process, so callers
@@ -35,18 +35,13 @@ func NewStack(simCfg bedrocksim.Config) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Stack{Sim: sim, kumo: kumo.NewServer(), simSrv: httptest.NewServer(sim)}
-	creds := credentials.NewStaticCredentialsProvider("demo", "demo", "")
-	st.SQS = sqs.New(sqs.Options{Region: "us-east-1", Credentials: creds, BaseEndpoint: aws.String(st.kumo.URL)})
-	st.S3 = s3.New(s3.Options{
-		Region: "us-east-1", Credentials: creds, BaseEndpoint: aws.String(st.kumo.URL), UsePathStyle: true,
-		// The emulators serve plain HTTP and do not check aws-chunked
-		// checksums (shared/reference/emulators.md): only send what is required.
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
+	kumoURL, stopKumo := emulator.Start()
+	st := &Stack{Sim: sim, stopKumo: stopKumo, simSrv: httptest.NewServer(sim)}
+	st.SQS = emulator.SQS(kumoURL)
+	st.S3 = emulator.S3(kumoURL)
 	st.Bedrock = bedrockruntime.New(bedrockruntime.Options{
-		Region: "us-east-1", Credentials: creds, BaseEndpoint: aws.String(st.simSrv.URL), RetryMaxAttempts: 1,
+		Region: emulator.Region, BaseEndpoint: aws.String(st.simSrv.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("demo", "demo", ""),
 	})
 	return st, nil
 }
@@ -54,7 +49,7 @@ func NewStack(simCfg bedrocksim.Config) (*Stack, error) {
 // Close stops the emulators.
 func (st *Stack) Close() {
 	st.simSrv.Close()
-	st.kumo.Close()
+	st.stopKumo()
 }
 
 // Queues are a job queue and its dead-letter queue.

@@ -6,32 +6,27 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/sivchari/kumo"
 
+	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/internal/submit"
 	"github.com/tierq/tierq/pipeline"
 )
 
 const corpus = "../../testdata/corpus"
 
-// emulator is kumo serving SQS and S3, with real SDK clients on it.
-type emulator struct {
+// kumoEnv is kumo serving SQS and S3, with real SDK clients on it.
+type kumoEnv struct {
 	sqs *sqs.Client
 	s3  *s3.Client
 }
@@ -41,48 +36,17 @@ type emulator struct {
 // several concurrently races inside kumo.
 var kumoURL string
 
-func TestMain(m *testing.M) {
-	srv := kumo.NewServer()
-	kumoURL = srv.URL
-	code := m.Run()
-	srv.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(emulator.RunTests(m, &kumoURL)) }
 
-func newEmulator(t *testing.T) emulator {
+func newEmulator(t *testing.T) kumoEnv {
 	t.Helper()
-	url := kumoURL
-	creds := credentials.NewStaticCredentialsProvider("test", "test", "")
-	return emulator{
-		sqs: sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(url), Credentials: creds}),
-		s3: s3.New(s3.Options{
-			Region: "us-east-1", BaseEndpoint: aws.String(url), Credentials: creds,
-			UsePathStyle:               true,
-			RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-			ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-		}),
-	}
+	return kumoEnv{sqs: emulator.SQS(kumoURL), s3: emulator.S3(kumoURL)}
 }
 
-var (
-	nameCounter atomic.Int64
-	notNameChar = regexp.MustCompile(`[^a-z0-9]+`)
-)
-
-// uniqueName makes a queue or bucket name for this test: every kumo
-// instance in the process shares one storage.
-func uniqueName(t *testing.T) string {
-	n := strings.Trim(notNameChar.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
-	if len(n) > 40 {
-		n = n[len(n)-40:]
-	}
-	return strings.Trim(fmt.Sprintf("tq-%s-%d-%d", n, time.Now().UnixNano()%1e6, nameCounter.Add(1)), "-")
-}
-
-func (e emulator) queue(t *testing.T) string {
+func (e kumoEnv) queue(t *testing.T) string {
 	t.Helper()
 	out, err := e.sqs.CreateQueue(context.Background(), &sqs.CreateQueueInput{
-		QueueName: aws.String(uniqueName(t)),
+		QueueName: aws.String(emulator.Name(t, "tq")),
 		// Long enough that nothing received comes back during the test, so
 		// a second copy of a message can only be a second send.
 		Attributes: map[string]string{"VisibilityTimeout": "600"},
@@ -93,9 +57,9 @@ func (e emulator) queue(t *testing.T) string {
 	return aws.ToString(out.QueueUrl)
 }
 
-func (e emulator) bucket(t *testing.T) string {
+func (e kumoEnv) bucket(t *testing.T) string {
 	t.Helper()
-	name := uniqueName(t)
+	name := emulator.Name(t, "tq")
 	if _, err := e.s3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		t.Fatalf("create bucket: %v", err)
 	}
@@ -104,7 +68,7 @@ func (e emulator) bucket(t *testing.T) string {
 
 // drain receives until want messages arrived, then once more to catch
 // duplicates. Each receive waits at most 1 s (kumo's long-poll caveat).
-func (e emulator) drain(t *testing.T, queueURL string, want int) []types.Message {
+func (e kumoEnv) drain(t *testing.T, queueURL string, want int) []types.Message {
 	t.Helper()
 	ctx := context.Background()
 	var got []types.Message
@@ -214,7 +178,7 @@ func TestIntegrationCorpusArrivesExactlyOnce(t *testing.T) {
 
 // checkObject compares a by-reference job's object with the file that
 // docs.jsonl names for it.
-func checkObject(t *testing.T, emu emulator, j pipeline.Job, bucket string) {
+func checkObject(t *testing.T, emu kumoEnv, j pipeline.Job, bucket string) {
 	t.Helper()
 	b, key, err := pipeline.ParseS3URI(j.DocumentURI)
 	if err != nil || b != bucket || key != "inputs/"+j.JobID+".txt" {
@@ -299,7 +263,7 @@ func TestIntegrationRawSendsMalformedVerbatim(t *testing.T) {
 func TestIntegrationMissingQueueStops(t *testing.T) {
 	t.Parallel()
 	emu := newEmulator(t)
-	missing := "http://localhost:4566/000000000000/" + uniqueName(t)
+	missing := "http://localhost:4566/000000000000/" + emulator.Name(t, "tq")
 	path := writeJSONL(t, t.TempDir(), "jobs.jsonl", jobs(12, "text")...)
 	sum, err := submit.Run(context.Background(), submit.Options{Paths: []string{path}, QueueURL: missing},
 		submit.Deps{Queue: emu.sqs, Backoff: noWait}, nil, nil)
