@@ -233,6 +233,10 @@ func (p *Pipeline) run(ctx context.Context, j *job) error {
 	}
 	tiers := p.cfg.Tiers
 	j.facts = tiering.NewFacts(j.Task, text)
+	// Every part of the prompt counts, not only the document: the job's
+	// instructions, labels, fields and schema are billed input tokens too,
+	// and must fit the context window.
+	j.facts.EstimatedTokens = PromptTokens(j.Job, text)
 	j.facts.Override, j.facts.Hint = j.TierOverride, j.TierHint
 	d, err := tiers.Classify(j.facts)
 	switch {

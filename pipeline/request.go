@@ -12,9 +12,10 @@ import (
 	"github.com/tierq/tierq/tiering"
 )
 
-// noInstructions opens the user message of a job without instructions, so
-// the message never consists of the guarded document alone.
-const noInstructions = "The document follows."
+// userIntro opens the user message: tierq's own words, the only text of the
+// message that did not come from the job, so the message never consists of
+// guarded content alone.
+const userIntro = "The job's instructions and parameters, if any, come first; the document is last."
 
 // request is one Converse call for a job on a tier.
 type request struct {
@@ -45,28 +46,39 @@ func maxTokens(job Job, tier tiering.Tier) int {
 	return tier.MaxOutputTokens
 }
 
-// buildRequest builds the Converse request. The document goes in a
-// guardContent block: with any guardContent present, the guardrail evaluates
-// only those blocks, so our own prompts and the job's instructions are not
-// billed as guardrail text units nor able to trip a denied topic.
+// buildRequest builds the Converse request.
+//
+// Everything that came from the job message and reaches the model (its
+// instructions, labels, fields, extract schema and the document) goes in
+// guardContent blocks, one per part: with any guardContent present the
+// guardrail evaluates only those blocks, so a part left outside would reach
+// the model unchecked (PII or an injection phrase in the instructions would
+// pass while the same text in the document is blocked). Only tierq's own
+// words stay outside: the tier's system prompt and userIntro.
 func buildRequest(job Job, tier tiering.Tier, doc string) request {
-	system := systemPrompt(job, tier)
-	inst := strings.TrimSpace(job.Instructions)
-	if inst == "" {
-		inst = noInstructions
+	system := tier.SystemPrompt(job.Task)
+	parts := jobParts(job, doc)
+	guarded := tier.Guardrail.Enabled()
+	content := make([]types.ContentBlock, 0, len(parts)+1)
+	content = append(content, &types.ContentBlockMemberText{Value: userIntro})
+	for _, p := range parts {
+		if guarded {
+			content = append(content, &types.ContentBlockMemberGuardContent{Value: &types.GuardrailConverseContentBlockMemberText{
+				Value: types.GuardrailConverseTextBlock{
+					Text:       aws.String(p),
+					Qualifiers: []types.GuardrailConverseContentQualifier{types.GuardrailConverseContentQualifierGuardContent},
+				},
+			}})
+		} else {
+			content = append(content, &types.ContentBlockMemberText{Value: p})
+		}
 	}
-	content := []types.ContentBlock{&types.ContentBlockMemberText{Value: inst}}
 	in := &bedrockruntime.ConverseInput{
-		ModelId: aws.String(tier.ModelID),
-		System:  []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: system}},
+		ModelId:  aws.String(tier.ModelID),
+		System:   []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: system}},
+		Messages: []types.Message{{Role: types.ConversationRoleUser, Content: content}},
 	}
-	if g := tier.Guardrail; g.Enabled() {
-		content = append(content, &types.ContentBlockMemberGuardContent{Value: &types.GuardrailConverseContentBlockMemberText{
-			Value: types.GuardrailConverseTextBlock{
-				Text:       aws.String(doc),
-				Qualifiers: []types.GuardrailConverseContentQualifier{types.GuardrailConverseContentQualifierGuardContent},
-			},
-		}})
+	if g := tier.Guardrail; guarded {
 		in.GuardrailConfig = &types.GuardrailConfiguration{
 			GuardrailIdentifier: aws.String(g.ID),
 			GuardrailVersion:    aws.String(g.Version),
@@ -74,43 +86,66 @@ func buildRequest(job Job, tier tiering.Tier, doc string) request {
 			// and where guardrail text units, which are billed, are reported.
 			Trace: types.GuardrailTraceEnabled,
 		}
-	} else {
-		content = append(content, &types.ContentBlockMemberText{Value: doc})
 	}
-	in.Messages = []types.Message{{Role: types.ConversationRoleUser, Content: content}}
 	mt := maxTokens(job, tier)
 	in.InferenceConfig = &types.InferenceConfiguration{
 		MaxTokens:   aws.Int32(int32(mt)),
 		Temperature: aws.Float32(float32(tier.Temperature)),
 	}
-	est := tiering.EstimateTokens(system) + tiering.EstimateTokens(inst) + tiering.EstimateTokens(doc)
+	est := tiering.EstimateTokens(system) + partsTokens(parts)
 	return request{in: in, maxTokens: mt, reserve: est + mt}
 }
 
-// systemPrompt is the tier's prompt for the task plus what the task needs to
-// know from the job: the labels to choose from, the fields to extract.
-func systemPrompt(job Job, tier tiering.Tier) string {
-	var b strings.Builder
-	b.WriteString(tier.SystemPrompt(job.Task))
+// jobParts are the texts of a job that reach the model, in prompt order:
+// one part with the job's parameters (its instructions, then what the task
+// needs to know: the labels to choose from, the fields or schema to
+// extract), when it has any, and the document last. The parameters share one
+// block because guardrail text units are billed per 1,000 characters of
+// each block, rounded up: a block per parameter would bill several units for
+// a few words.
+func jobParts(job Job, doc string) []string {
+	var params []string
+	if inst := strings.TrimSpace(job.Instructions); inst != "" {
+		params = append(params, inst)
+	}
 	switch job.Task {
 	case tiering.TaskClassify:
-		b.WriteString("\n\nLabels: ")
-		b.WriteString(joinTrimmed(job.Labels))
+		if len(job.Labels) > 0 {
+			params = append(params, "Labels: "+joinTrimmed(job.Labels))
+		}
 	case tiering.TaskExtract:
 		if len(job.Fields) > 0 {
-			b.WriteString("\n\nFields: ")
-			b.WriteString(joinTrimmed(job.Fields))
+			params = append(params, "Fields: "+joinTrimmed(job.Fields))
 		}
 		if len(job.Schema) > 0 {
 			var compact bytes.Buffer
 			if json.Compact(&compact, job.Schema) == nil {
-				b.WriteString("\n\nJSON schema: ")
-				b.Write(compact.Bytes())
+				params = append(params, "JSON schema: "+compact.String())
 			}
 		}
 	}
-	return b.String()
+	if len(params) == 0 {
+		return []string{doc}
+	}
+	return []string{strings.Join(params, "\n\n"), doc}
 }
+
+// partsTokens estimates the input tokens of the user message: userIntro and
+// every part.
+func partsTokens(parts []string) int {
+	n := tiering.EstimateTokens(userIntro)
+	for _, p := range parts {
+		n += tiering.EstimateTokens(p)
+	}
+	return n
+}
+
+// PromptTokens estimates the input tokens a job puts in its prompt, the
+// document and every other part that came from the job (instructions,
+// labels, fields, schema), without the tier's system prompt (tiering adds
+// that per tier). Tiering and dry runs count with it, so a 6-token document
+// with a 700 KB schema is not mistaken for a small job.
+func PromptTokens(job Job, doc string) int { return partsTokens(jobParts(job, doc)) }
 
 func joinTrimmed(items []string) string {
 	out := make([]string, 0, len(items))

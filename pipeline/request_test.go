@@ -24,24 +24,29 @@ func TestBuildRequest(t *testing.T) {
 	t.Parallel()
 	const doc = "The document text."
 	tests := []struct {
-		name         string
-		job          Job
-		guardrail    bool
-		systemSuffix string
-		userText     string
-		maxTokens    int32
+		name      string
+		job       Job
+		guardrail bool
+		// parts are the guarded blocks after userIntro before the document:
+		// at most one, with every parameter the job gave.
+		parts     []string
+		maxTokens int32
 	}{
-		{"summarize without instructions", Job{Task: "summarize"}, true, "", noInstructions, 4096},
+		{"summarize without instructions", Job{Task: "summarize"}, true, nil, 4096},
+		{"summarize with instructions", Job{Task: "summarize", Instructions: " Be brief.\n"}, true, []string{"Be brief."}, 4096},
 		{"classify lists the labels", Job{Task: "classify", Labels: []string{"billing", " outage\nnow ", "other"}}, true,
-			"\n\nLabels: billing, outage now, other", noInstructions, 4096},
+			[]string{"Labels: billing, outage now, other"}, 4096},
 		{"extract lists the fields", Job{Task: "extract", Fields: []string{"customer", "total"}}, true,
-			"\n\nFields: customer, total", noInstructions, 4096},
+			[]string{"Fields: customer, total"}, 4096},
 		{"extract gives the schema", Job{Task: "extract", Schema: json.RawMessage("{ \"type\": \"object\" }")}, true,
-			"\n\nJSON schema: {\"type\":\"object\"}", noInstructions, 4096},
-		{"custom sends the instructions", Job{Task: "custom", Instructions: "  List the risks.  "}, true, "", "List the risks.", 4096},
-		{"the job's lower max_output_tokens wins", Job{Task: "summarize", MaxOutputTokens: 300}, true, "", noInstructions, 300},
-		{"the tier's lower limit wins", Job{Task: "summarize", MaxOutputTokens: 10000}, true, "", noInstructions, 4096},
-		{"no guardrail: the document is plain text", Job{Task: "summarize"}, false, "", noInstructions, 4096},
+			[]string{"JSON schema: {\"type\":\"object\"}"}, 4096},
+		{"extract with instructions, fields and schema", Job{Task: "extract", Instructions: "Dates as ISO.", Fields: []string{"a"},
+			Schema: json.RawMessage(`{"type":"object"}`)}, true,
+			[]string{"Dates as ISO.\n\nFields: a\n\nJSON schema: {\"type\":\"object\"}"}, 4096},
+		{"custom sends the instructions", Job{Task: "custom", Instructions: "  List the risks.  "}, true, []string{"List the risks."}, 4096},
+		{"the job's lower max_output_tokens wins", Job{Task: "summarize", MaxOutputTokens: 300}, true, nil, 300},
+		{"the tier's lower limit wins", Job{Task: "summarize", MaxOutputTokens: 10000}, true, nil, 4096},
+		{"no guardrail: every part is plain text", Job{Task: "classify", Labels: []string{"a", "b"}}, false, []string{"Labels: a, b"}, 4096},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,53 +60,88 @@ func TestBuildRequest(t *testing.T) {
 			if aws.ToString(in.ModelId) != tier.ModelID {
 				t.Errorf("model %q, want %q", aws.ToString(in.ModelId), tier.ModelID)
 			}
+			// The system prompt is tierq's own, whatever the job says.
 			sys := in.System[0].(*types.SystemContentBlockMemberText).Value
-			if want := tier.SystemPrompt(tt.job.Task) + tt.systemSuffix; sys != want {
+			if want := tier.SystemPrompt(tt.job.Task); sys != want {
 				t.Errorf("system prompt\n got %q\nwant %q", sys, want)
 			}
-			if len(in.Messages) != 1 || in.Messages[0].Role != types.ConversationRoleUser || len(in.Messages[0].Content) != 2 {
-				t.Fatalf("messages = %+v, want one user message with two blocks", in.Messages)
+			parts := append(append([]string(nil), tt.parts...), doc)
+			if len(in.Messages) != 1 || in.Messages[0].Role != types.ConversationRoleUser || len(in.Messages[0].Content) != 1+len(parts) {
+				t.Fatalf("messages = %+v, want one user message with %d blocks", in.Messages, 1+len(parts))
 			}
 			blocks := in.Messages[0].Content
-			if got := blocks[0].(*types.ContentBlockMemberText).Value; got != tt.userText {
-				t.Errorf("user text %q, want %q", got, tt.userText)
+			if got := blocks[0].(*types.ContentBlockMemberText).Value; got != userIntro {
+				t.Errorf("first block %q, want tierq's intro %q", got, userIntro)
 			}
-			if tt.guardrail {
-				gc, ok := blocks[1].(*types.ContentBlockMemberGuardContent)
-				if !ok {
-					t.Fatalf("document block is %T, want guardContent", blocks[1])
+			for i, want := range parts {
+				b := blocks[1+i]
+				var got string
+				if tt.guardrail {
+					gc, ok := b.(*types.ContentBlockMemberGuardContent)
+					if !ok {
+						t.Fatalf("block %d (%q) is %T, want guardContent: every part from the job is guarded", 1+i, want, b)
+					}
+					got = aws.ToString(gc.Value.(*types.GuardrailConverseContentBlockMemberText).Value.Text)
+				} else {
+					tb, ok := b.(*types.ContentBlockMemberText)
+					if !ok {
+						t.Fatalf("block %d is %T, want plain text", 1+i, b)
+					}
+					got = tb.Value
 				}
-				if got := aws.ToString(gc.Value.(*types.GuardrailConverseContentBlockMemberText).Value.Text); got != doc {
-					t.Errorf("guarded text %q, want the document", got)
+				if got != want {
+					t.Errorf("block %d = %q, want %q", 1+i, got, want)
 				}
-				g := in.GuardrailConfig
+			}
+			if g := in.GuardrailConfig; tt.guardrail {
 				if g == nil || aws.ToString(g.GuardrailIdentifier) != "tierq-default" || aws.ToString(g.GuardrailVersion) != "1" || g.Trace != types.GuardrailTraceEnabled {
 					t.Errorf("guardrail config = %+v, want tierq-default 1 with trace enabled", g)
 				}
-			} else {
-				if got, ok := blocks[1].(*types.ContentBlockMemberText); !ok || got.Value != doc {
-					t.Errorf("document block = %#v, want plain text", blocks[1])
-				}
-				if in.GuardrailConfig != nil {
-					t.Error("guardrail config sent for a tier without a guardrail")
-				}
+			} else if g != nil {
+				t.Error("guardrail config sent for a tier without a guardrail")
 			}
 			ic := in.InferenceConfig
 			if ic == nil || aws.ToInt32(ic.MaxTokens) != tt.maxTokens || ic.Temperature == nil || *ic.Temperature != float32(tier.Temperature) {
 				t.Errorf("inference config = %+v, want maxTokens %d and the tier's temperature", ic, tt.maxTokens)
 			}
-			est := tiering.EstimateTokens(sys) + tiering.EstimateTokens(tt.userText) + tiering.EstimateTokens(doc)
+			est := tiering.EstimateTokens(sys) + tiering.EstimateTokens(userIntro)
+			for _, p := range parts {
+				est += tiering.EstimateTokens(p)
+			}
 			if req.reserve != est+int(tt.maxTokens) {
 				t.Errorf("reserve = %d, want estimated input %d + maxTokens %d", req.reserve, est, tt.maxTokens)
+			}
+			if got, want := PromptTokens(tt.job, doc), est-tiering.EstimateTokens(sys); got != want {
+				t.Errorf("PromptTokens = %d, want %d (every part but the system prompt)", got, want)
 			}
 		})
 	}
 }
 
-func TestSystemPromptSkipsAnUnusableSchema(t *testing.T) {
+// TestEveryJobTextIsGuarded checks that no byte of a job's own fields
+// reaches the model outside guarded content: the system prompt and the
+// unguarded blocks hold only tierq's words, whatever the job carries.
+func TestEveryJobTextIsGuarded(t *testing.T) {
 	t.Parallel()
-	got := systemPrompt(Job{Task: "extract", Fields: []string{"a"}, Schema: json.RawMessage(`{bad`)}, economy(t))
-	if strings.Contains(got, "JSON schema") || !strings.HasSuffix(got, "Fields: a") {
-		t.Errorf("system prompt %q, want the fields and no broken schema", got)
+	const marker = "QQMARKERQQ"
+	jobs := []Job{
+		{Task: "custom", Instructions: marker},
+		{Task: "classify", Labels: []string{marker, "b"}, Instructions: marker},
+		{Task: "extract", Fields: []string{marker}, Instructions: marker},
+		{Task: "extract", Schema: json.RawMessage(`{"type":"object","properties":{"` + marker + `":{"description":"` + marker + `"}}}`)},
+		{Task: "summarize", Instructions: marker, Metadata: map[string]string{"tenant": marker}},
+	}
+	for _, job := range jobs {
+		req := buildRequest(job, economy(t), marker)
+		for _, s := range req.in.System {
+			if v := s.(*types.SystemContentBlockMemberText).Value; strings.Contains(v, marker) {
+				t.Errorf("task %s: job text in the system prompt %q", job.Task, v)
+			}
+		}
+		for _, b := range req.in.Messages[0].Content {
+			if tb, ok := b.(*types.ContentBlockMemberText); ok && strings.Contains(tb.Value, marker) {
+				t.Errorf("task %s: job text outside guarded content: %q", job.Task, tb.Value)
+			}
+		}
 	}
 }

@@ -49,7 +49,11 @@ const (
 // about the document, never the document itself.
 type Facts struct {
 	Task string `json:"task" yaml:"task"`
-	// EstimatedTokens is the document's size as estimated by EstimateTokens.
+	// EstimatedTokens is the size of everything the job puts in the prompt
+	// (the document, and the job's instructions, labels, fields and schema),
+	// as estimated by EstimateTokens; the tier's system prompt is added per
+	// tier. NewFacts counts the document alone; a caller that knows the
+	// other parts sets the total.
 	EstimatedTokens int `json:"estimated_tokens" yaml:"estimated_tokens"`
 	// Override is a tier name the job demands. Unknown names are an error.
 	Override string `json:"override,omitempty" yaml:"override"`

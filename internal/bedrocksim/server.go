@@ -520,39 +520,44 @@ func (s *Server) countGuard(id string, v verdict) {
 	}
 }
 
-// buildPrompt separates instructions from the document for the generator,
-// using the guardrail-masked text where the guardrail masked it.
+// buildPrompt splits a request into what the simulator's generator reads as
+// instructions (the system prompt and every user block but the last) and the
+// document (the last user block), guarded or not: callers put the document
+// last, and put other parts of a job (instructions, labels, a schema) in
+// guardContent too, so being guarded says nothing about which part a block
+// is. Masked text replaces the original, as the model would see it.
 func buildPrompt(req *converseRequest, masked map[*contentBlock]string) prompt {
-	var inst, doc, lastUser strings.Builder
+	var inst strings.Builder
 	for _, b := range req.System {
 		if t, _ := blockText(b); t != "" {
 			inst.WriteString(t + "\n")
 		}
 	}
+	var texts []string
 	for i := range req.Messages {
 		msg := &req.Messages[i]
 		if msg.Role != "user" {
 			continue
 		}
-		lastUser.Reset()
+		texts = texts[:0]
 		for j := range msg.Content {
 			b := &msg.Content[j]
-			t, guarded := blockText(*b)
+			t, _ := blockText(*b)
 			if mt, ok := masked[b]; ok {
 				t = mt
 			}
-			if guarded {
-				doc.WriteString(t + "\n")
-				continue
+			if t != "" {
+				texts = append(texts, t)
 			}
-			inst.WriteString(t + "\n")
-			lastUser.WriteString(t + "\n")
 		}
 	}
-	if doc.Len() == 0 {
-		return prompt{instructions: inst.String(), document: lastUser.String()}
+	if len(texts) == 0 {
+		return prompt{instructions: inst.String()}
 	}
-	return prompt{instructions: inst.String(), document: doc.String()}
+	for _, t := range texts[:len(texts)-1] {
+		inst.WriteString(t + "\n")
+	}
+	return prompt{instructions: inst.String(), document: texts[len(texts)-1] + "\n"}
 }
 
 func stopSequences(req *converseRequest) []string {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
 )
 
@@ -93,6 +94,8 @@ func (r *runner) dryRun(ctx context.Context, ins []input, out io.Writer) error {
 		default:
 			jp.Upload = m.doc != nil
 			f := tiering.NewFacts(j.Task, j.Text)
+			// The same count as the worker's: every part of the prompt.
+			f.EstimatedTokens = pipeline.PromptTokens(j, j.Text)
 			f.Override, f.Hint = j.TierOverride, j.TierHint
 			jp.EstimatedTokens = f.EstimatedTokens
 			jp.Low, jp.High, jp.Decision, jp.Err = cfg.EstimateRange(f)

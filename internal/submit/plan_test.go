@@ -42,6 +42,8 @@ func TestDryRunCorpus(t *testing.T) {
 			t.Fatalf("%s:%d: corpus job does not parse: %v", path, i+1, err)
 		}
 		f := tiering.NewFacts(j.Task, j.Text)
+		// Like the worker: every part of the prompt counts.
+		f.EstimatedTokens = pipeline.PromptTokens(j, j.Text)
 		f.Override, f.Hint = j.TierOverride, j.TierHint
 		low, high, d, err := cfg.EstimateRange(f)
 		if err != nil {
