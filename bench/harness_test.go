@@ -267,7 +267,9 @@ func readResults(ctx context.Context, store *s3.Client, bucket string) ([]pipeli
 			return nil, fmt.Errorf("list results: %w", err)
 		}
 		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
+			if k := aws.ToString(o.Key); pipeline.IsResultKey(k) {
+				keys = append(keys, k)
+			}
 		}
 	}
 	out := make([]pipeline.Result, len(keys))

@@ -26,6 +26,7 @@ const (
 	DefaultCallTimeout        = 10 * time.Minute
 	DefaultS3Timeout          = time.Minute
 	DefaultResultWriteTimeout = 30 * time.Second
+	DefaultClaimLease         = 60 * time.Second
 )
 
 // maxReleaseDelay is SQS's longest visibility timeout (12 hours).
@@ -69,6 +70,13 @@ type Config struct {
 	// check, while a result not written means paying for the model again.
 	// Default 30s.
 	ResultWriteTimeout time.Duration
+	// ClaimLease is how long a job's claim keeps other deliveries of the job
+	// from calling the model (see claim.go); the holder renews it every third
+	// of it while the job runs. It bounds how long a job whose worker was
+	// killed stays blocked. Default 60s, the default visibility timeout: a
+	// killed worker's message is back on the queue about when its claim
+	// ends.
+	ClaimLease time.Duration
 	// MetricsNamespace is the CloudWatch namespace of the EMF lines.
 	// Default "tierq".
 	MetricsNamespace string
@@ -136,6 +144,9 @@ func (c *Config) ApplyDefaults() {
 	if c.ResultWriteTimeout == 0 {
 		c.ResultWriteTimeout = DefaultResultWriteTimeout
 	}
+	if c.ClaimLease == 0 {
+		c.ClaimLease = DefaultClaimLease
+	}
 	r := &c.Retry
 	if r.MaxAttempts == 0 {
 		r.MaxAttempts = DefaultRetryMaxAttempts
@@ -183,6 +194,9 @@ func (c Config) Validate() error {
 	}
 	if c.CallTimeout < 0 || c.S3Timeout < 0 || c.ResultWriteTimeout < 0 {
 		bad("call, S3 and result write timeouts: must not be negative (got %s, %s, %s)", c.CallTimeout, c.S3Timeout, c.ResultWriteTimeout)
+	}
+	if c.ClaimLease < 0 || c.ClaimLease > maxReleaseDelay {
+		bad("claim lease %s: must be positive and at most %s (SQS's longest delay)", c.ClaimLease, maxReleaseDelay)
 	}
 	r := c.Retry
 	if r.MaxAttempts < 0 {

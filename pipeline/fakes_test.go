@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -58,6 +59,59 @@ type fakeStore struct {
 	stallHead, stallGet, stallPut bool
 	puts                          int
 	heads, gets                   int
+	// Claims (keys ending in .claim) are kept apart: the faults and counts
+	// above are about documents and results. claimPuts and claimGets count
+	// their requests; etags and etag give each claim version a tag for
+	// If-Match.
+	claimPuts, claimGets int
+	etags                map[string]string
+	etag                 int
+}
+
+// isClaim reports whether a key is a job's claim rather than a document or
+// a result.
+func isClaim(key *string) bool { return strings.HasSuffix(aws.ToString(key), ".claim") }
+
+// claimGet serves a claim with its ETag.
+func (s *fakeStore) claimGet(in *s3.GetObjectInput) (*s3.GetObjectOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.claimGets++
+	k := objKey(in.Bucket, in.Key)
+	b, ok := s.objects[k]
+	if !ok {
+		return nil, sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchKey", Message: "The specified key does not exist."})
+	}
+	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(b)), ContentLength: aws.Int64(int64(len(b))), ETag: aws.String(s.etags[k])}, nil
+}
+
+// claimPut stores a claim under S3's conditional-write rules.
+func (s *fakeStore) claimPut(in *s3.PutObjectInput) (*s3.PutObjectOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.claimPuts++
+	k := objKey(in.Bucket, in.Key)
+	cur, exists := s.etags[k]
+	failed := sdkErr(412, &smithy.GenericAPIError{Code: "PreconditionFailed", Message: "At least one of the pre-conditions you specified did not hold"})
+	switch {
+	case aws.ToString(in.IfNoneMatch) == "*" && exists:
+		return nil, failed
+	case in.IfMatch != nil && !exists:
+		return nil, sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchKey", Message: "The specified key does not exist."})
+	case in.IfMatch != nil && aws.ToString(in.IfMatch) != cur:
+		return nil, failed
+	}
+	b, err := io.ReadAll(in.Body)
+	if err != nil {
+		return nil, err
+	}
+	if s.etags == nil {
+		s.etags = map[string]string{}
+	}
+	s.etag++
+	s.objects[k] = b
+	s.etags[k] = fmt.Sprintf(`"%d"`, s.etag)
+	return &s3.PutObjectOutput{ETag: aws.String(s.etags[k])}, nil
 }
 
 func newFakeStore() *fakeStore {
@@ -88,6 +142,9 @@ func stall(ctx context.Context) error {
 }
 
 func (s *fakeStore) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	if isClaim(in.Key) {
+		return s.claimGet(in)
+	}
 	s.mu.Lock()
 	s.gets++
 	stalled := s.stallGet
@@ -139,6 +196,9 @@ func (s *fakeStore) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ..
 }
 
 func (s *fakeStore) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if isClaim(in.Key) {
+		return s.claimPut(in)
+	}
 	s.mu.Lock()
 	s.puts++
 	stalled := s.stallPut

@@ -159,34 +159,78 @@ func TestDuplicateDeliveryCallsTheModelOnce(t *testing.T) {
 }
 
 // blindHead hides existing results from HeadObject, as happens when two
-// deliveries of one job run at the same time: both call the model, and the
-// conditional write decides.
+// deliveries of one job run at the same time: both find no result, and the
+// claim decides which one calls the model.
 type blindHead struct{ pipeline.Store }
 
 func (blindHead) HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
 	return nil, &s3types.NotFound{}
 }
 
-func TestConcurrentDeliveriesWriteOneResult(t *testing.T) {
+func TestConcurrentDeliveryWaitsForTheClaim(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{store: func(s pipeline.Store) pipeline.Store { return blindHead{s} }})
 	body := readJob(t, "job-classify.json")
 	e.process(body)
 	first := e.rawResult("example-classify-0001")
-	if err := e.p.Process(context.Background(), message(body)); err != nil {
-		t.Fatalf("second delivery: %v, want nil (the first write won)", err)
+	err := e.p.Process(context.Background(), message(body))
+	var ra interface{ RetryAfter() time.Duration }
+	if !errors.As(err, &ra) || ra.RetryAfter() <= 0 || ra.RetryAfter() > pipeline.DefaultClaimLease+time.Second {
+		t.Fatalf("second delivery: %v, want a release until the first delivery's claim lease ends", err)
 	}
-	if got := e.modelRequests(economyModel); got != 2 {
-		t.Errorf("model saw %d requests, want 2 (HeadObject is blind here)", got)
+	if got := e.modelRequests(economyModel); got != 1 {
+		t.Errorf("model saw %d requests, want 1: the claim keeps the second delivery from calling it", got)
 	}
 	if again := e.rawResult("example-classify-0001"); string(again) != string(first) {
 		t.Error("the second delivery overwrote the result")
 	}
-	if n := len(e.metrics.Lines()); n != 1 {
-		t.Errorf("%d metrics lines, want 1: the losing write emits none", n)
+	if st := e.p.Stats(); st.Deferred != 1 || st.Succeeded != 1 {
+		t.Errorf("stats = %+v, want 1 succeeded and 1 deferred", st)
 	}
-	if st := e.p.Stats(); st.Duplicates != 1 || st.Succeeded != 1 {
-		t.Errorf("stats = %+v, want 1 succeeded and 1 duplicate", st)
+}
+
+// blindClaims also hides claims: every claim write goes to a key of its
+// own, as when a claim's lease ran out under a stalled worker and another
+// delivery took the job over. Both deliveries then pay for the model.
+type blindClaims struct {
+	blindHead
+	n atomic.Int64
+}
+
+func (b *blindClaims) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if k := aws.ToString(in.Key); strings.HasSuffix(k, ".claim") {
+		cp := *in
+		cp.Key = aws.String(fmt.Sprintf("%s-%d", k, b.n.Add(1)))
+		cp.IfMatch = nil
+		return b.Store.PutObject(ctx, &cp, optFns...)
+	}
+	return b.Store.PutObject(ctx, in, optFns...)
+}
+
+// When two deliveries both paid for the model, the result keeps one answer
+// and the other's cost still appears in metrics, marked superseded.
+func TestSupersededCallsAppearInMetrics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{store: func(s pipeline.Store) pipeline.Store { return &blindClaims{blindHead: blindHead{s}} }})
+	body := readJob(t, "job-classify.json")
+	e.process(body)
+	first := e.rawResult("example-classify-0001")
+	e.process(body)
+	if got := e.modelRequests(economyModel); got != 2 {
+		t.Fatalf("model saw %d requests, want 2 (claims are blind here)", got)
+	}
+	if again := e.rawResult("example-classify-0001"); string(again) != string(first) {
+		t.Error("the second delivery overwrote the result")
+	}
+	lines := e.metricLines()
+	if len(lines) != 2 || lines[0].Status != pipeline.StatusSucceeded || lines[1].Status != pipeline.StatusSuperseded {
+		t.Fatalf("metrics = %+v, want the job's line and a superseded line for the second call", lines)
+	}
+	if lines[1].CostUSD <= 0 || lines[1].Attempts != 1 {
+		t.Errorf("superseded line %+v, want the second call's cost and attempt", lines[1])
+	}
+	if st := e.p.Stats(); st.Superseded != 1 || st.Succeeded != 1 {
+		t.Errorf("stats = %+v, want 1 succeeded and 1 superseded", st)
 	}
 }
 
@@ -724,6 +768,9 @@ type flakyPut struct {
 }
 
 func (f *flakyPut) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if strings.HasSuffix(aws.ToString(in.Key), ".claim") {
+		return f.Store.PutObject(ctx, in, optFns...) // results only
+	}
 	f.calls.Add(1)
 	if f.n.Add(-1) >= 0 {
 		return nil, &smithy.GenericAPIError{Code: "SlowDown", Message: "Please reduce your request rate."}

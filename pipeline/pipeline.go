@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -76,6 +77,10 @@ type Pipeline struct {
 	stats        counters
 	// deniedLogged is set once a 403 on a result check has been logged.
 	deniedLogged atomic.Bool
+	// running holds the job IDs with a delivery running in this process;
+	// the channel is closed when it ends.
+	runningMu sync.Mutex
+	running   map[string]chan struct{}
 }
 
 var _ worker.Processor = (*Pipeline)(nil)
@@ -97,7 +102,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	p := &Pipeline{
 		cfg: cfg, conv: deps.Converser, store: deps.Store, lim: deps.Limiter,
 		log: deps.Logger, now: deps.Now, backoff: deps.Backoff, writeBackoff: deps.WriteBackoff,
-		emf: &emfWriter{w: deps.Metrics},
+		emf: &emfWriter{w: deps.Metrics}, running: map[string]chan struct{}{},
 	}
 	if p.lim == nil {
 		p.lim = unlimited{}
@@ -177,6 +182,16 @@ func (p *Pipeline) Process(ctx context.Context, m worker.Message) error {
 		j.failWith(fail(CodeInvalidJob, err, "%s", strings.ReplaceAll(err.Error(), "\n", "; ")))
 		return p.finish(ctx, j, key)
 	}
+	// One delivery of a job at a time here; a second one waits for the
+	// first and then finds its result (see claim.go).
+	leave, waited, err := p.enter(ctx, parsed.JobID)
+	if err != nil {
+		return p.release(j, RetryAfter(fmt.Errorf("wait for another delivery of job %s: %w", parsed.JobID, err), 0))
+	}
+	defer leave()
+	if waited {
+		j.log.Info("waited for another delivery of this job in this worker", "receive_count", m.ReceiveCount)
+	}
 	// A redelivered job whose result exists is done: acknowledging it here,
 	// before any model call, is what keeps redeliveries from paying twice.
 	done, err := p.resultExists(ctx, j.log, key)
@@ -188,14 +203,40 @@ func (p *Pipeline) Process(ctx context.Context, m worker.Message) error {
 		j.log.Info("already done; acknowledging redelivery", "receive_count", m.ReceiveCount)
 		return nil
 	}
-	if err := p.run(ctx, j); err != nil {
+	// Deliveries running at the same time in other workers: the claim lets
+	// one of them call the model.
+	c, err := p.claim(ctx, j.log, parsed.JobID)
+	if err != nil {
+		if b, ok := isClaimBusy(err); ok {
+			return p.deferBusy(j, b)
+		}
+		return p.release(j, err)
+	}
+	err = p.run(ctx, j)
+	if err != nil {
 		var f *failure
 		if !errors.As(err, &f) {
+			p.drop(ctx, j.log, c, true)
 			return p.release(j, err)
 		}
 		j.failWith(f)
 	}
-	return p.finish(ctx, j, key)
+	err = p.finish(ctx, j, key)
+	p.drop(ctx, j.log, c, err != nil)
+	return err
+}
+
+// deferBusy releases a delivery of a job that another delivery is running,
+// until that one's lease ends: by then its result is usually written, and
+// the next delivery is acknowledged without a model call. If the other
+// delivery died, its lease has ended and the next delivery takes over.
+func (p *Pipeline) deferBusy(j *job, b *claimBusy) error {
+	wait := b.until.Sub(p.now()) + time.Second
+	wait = min(max(wait, time.Second), p.cfg.ClaimLease+time.Second)
+	p.stats.deferred.Add(1)
+	j.log.Info("job is running on another worker; releasing this delivery until that claim's lease ends",
+		"claimed_by", b.worker, "retry_after", wait.String())
+	return RetryAfter(b, wait)
 }
 
 func (p *Pipeline) newResult(jb Job, m worker.Message, start time.Time) *Result {
@@ -584,7 +625,23 @@ func (p *Pipeline) finish(ctx context.Context, j *job, key string) error {
 	}
 	if !written {
 		p.stats.duplicates.Add(1)
-		j.log.Info("result already written by another delivery; acknowledging", "status", r.Status)
+		if r.Attempts == 0 {
+			j.log.Info("result already written by another delivery; acknowledging", "status", r.Status)
+			return nil
+		}
+		// This delivery paid for model calls, but another delivery's result
+		// was kept (possible only when a claim's lease ran out under a
+		// stalled worker). The money was spent all the same, so it goes to
+		// metrics with status superseded: sizing and dashboards see every
+		// call, and the result stays the other delivery's.
+		p.stats.superseded.Add(1)
+		line := newEMFLine(p.cfg.MetricsNamespace, r, j.m)
+		line.Status = StatusSuperseded
+		if err := p.emf.write(line); err != nil {
+			j.log.Error("metrics line lost", "error", err)
+		}
+		j.log.Warn("result already written by another delivery; this delivery's model calls are recorded in metrics only",
+			"attempts", r.Attempts, "cost_usd", r.Cost.TotalUSD, "status", r.Status)
 		return nil
 	}
 	if err := p.emf.write(newEMFLine(p.cfg.MetricsNamespace, r, j.m)); err != nil {
@@ -612,6 +669,10 @@ type Stats struct {
 	DeadLettered int64
 	// Released are deliveries given back to the queue (transient trouble).
 	Released int64
+	// Deferred are deliveries released because another delivery of the same
+	// job held its claim; Superseded are deliveries that paid for model
+	// calls but whose result lost to another delivery's (metrics only).
+	Deferred, Superseded int64
 	// Attempts are model calls; Throttles those refused for capacity.
 	Attempts, Throttles int64
 	Escalations         int64
@@ -619,6 +680,7 @@ type Stats struct {
 
 type counters struct {
 	succeeded, failed, blocked, duplicates, deadLettered, released, attempts, throttles, escalations atomic.Int64
+	deferred, superseded                                                                             atomic.Int64
 }
 
 func (c *counters) count(status string) {
@@ -639,5 +701,6 @@ func (p *Pipeline) Stats() Stats {
 		Succeeded: c.succeeded.Load(), Failed: c.failed.Load(), Blocked: c.blocked.Load(),
 		Duplicates: c.duplicates.Load(), DeadLettered: c.deadLettered.Load(), Released: c.released.Load(),
 		Attempts: c.attempts.Load(), Throttles: c.throttles.Load(), Escalations: c.escalations.Load(),
+		Deferred: c.deferred.Load(), Superseded: c.superseded.Load(),
 	}
 }

@@ -203,10 +203,11 @@ func TestResultRecordsTheJobAndTheWorker(t *testing.T) {
 		Metadata: map[string]string{"tenant": "acme", "ticket": "7"}})
 	u.process(t, m)
 	r := u.result(t, "ticket-7")
-	// The clock ticks 10 ms per reading: start, call begin, call end, finish.
+	// The clock ticks 10 ms per reading: start, the claim's lease, call
+	// begin, call end, finish.
 	want := Timings{
 		EnqueuedAt: fakeStart.Add(-2 * time.Second), StartedAt: fakeStart.Add(10 * time.Millisecond),
-		FinishedAt: fakeStart.Add(40 * time.Millisecond), QueueMs: 2010, ModelMs: 10, TotalMs: 30,
+		FinishedAt: fakeStart.Add(50 * time.Millisecond), QueueMs: 2010, ModelMs: 10, TotalMs: 40,
 	}
 	if r.Timings != want {
 		t.Errorf("timings\n got %+v\nwant %+v", r.Timings, want)
@@ -218,7 +219,7 @@ func TestResultRecordsTheJobAndTheWorker(t *testing.T) {
 		t.Errorf("result = %+v", r)
 	}
 	line := strings.TrimSpace(u.metrics.String())
-	for _, s := range []string{`"JobId":"ticket-7"`, `"Tenant":"acme"`, `"Status":"succeeded"`, `"Timestamp":1795521600040`} {
+	for _, s := range []string{`"JobId":"ticket-7"`, `"Tenant":"acme"`, `"Status":"succeeded"`, `"Timestamp":1795521600050`} {
 		if !strings.Contains(line, s) {
 			t.Errorf("metrics line %s lacks %s", line, s)
 		}

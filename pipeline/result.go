@@ -17,6 +17,11 @@ const (
 	StatusBlocked   = "blocked"
 )
 
+// StatusSuperseded is never a result's status: it marks the metrics line of
+// a delivery whose model calls were paid for but whose result lost to
+// another delivery's, so that every call made appears in metrics.
+const StatusSuperseded = "superseded"
+
 // Result is result v1, written once per job to
 // s3://{results bucket}/{prefix}{job_id}.json. The JSON Schema is
 // pipeline/schema/result.v1.schema.json.

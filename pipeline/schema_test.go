@@ -150,7 +150,7 @@ func TestResultSchemaRejectsInconsistentResults(t *testing.T) {
 		{"unknown status", `"status": "blocked"`, `"status": "done"`},
 		{"unknown field", `"attempts": 1,`, `"attempts": 1, "retries": 0,`},
 		{"negative tokens", `"input_tokens": 0`, `"input_tokens": -1`},
-		{"bad timestamp", `"finished_at": "2026-11-24T12:00:00.02Z"`, `"finished_at": "yesterday"`},
+		{"bad timestamp", `"finished_at": "2026-11-24T12:00:00.025Z"`, `"finished_at": "yesterday"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

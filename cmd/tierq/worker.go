@@ -54,6 +54,7 @@ func workerFlags(s *app.Settings, stderr io.Writer) (*flag.FlagSet, *string, *st
 	fs.DurationVar(&s.WaitTime, "wait-time", 20*time.Second, "SQS long-poll wait, up to 20s")
 	fs.DurationVar(&s.VisibilityTimeout, "visibility-timeout", 60*time.Second, "visibility set on receive and extended by the heartbeat")
 	fs.DurationVar(&s.ReleaseDelay, "release-delay", 30*time.Second, "how long a transiently failed message stays invisible")
+	fs.DurationVar(&s.ClaimLease, "claim-lease", 60*time.Second, "how long a job's claim keeps other deliveries of it from calling the model; renewed while the job runs")
 	fs.DurationVar(&s.DrainTimeout, "drain-timeout", 25*time.Second, "on SIGTERM, how long running jobs may finish before they are released")
 	fs.IntVar(&s.RetryMaxAttempts, "retry-max-attempts", 4, "model calls per tier per delivery before the message is released")
 	fs.DurationVar(&s.CallTimeout, "call-timeout", 10*time.Minute, "bound on one Converse attempt; a timed-out attempt is retried")
@@ -92,7 +93,7 @@ var workerEnv = []string{
 	"TIERQ_RESULTS_BUCKET", "TIERQ_RESULTS_PREFIX", "TIERQ_INPUT_BUCKETS", "TIERQ_MAX_DOCUMENT_BYTES",
 	"TIERQ_TIERS_FILE", "TIERQ_CONCURRENCY", "TIERQ_LIMITER", "TIERQ_MODEL_CONCURRENCY",
 	"TIERQ_MAX_MODEL_CONCURRENCY", "TIERQ_MAX_SNOOZE", "TIERQ_LIMITER_METRICS_INTERVAL", "TIERQ_WAIT_TIME",
-	"TIERQ_VISIBILITY_TIMEOUT", "TIERQ_RELEASE_DELAY", "TIERQ_DRAIN_TIMEOUT", "TIERQ_RETRY_MAX_ATTEMPTS", "TIERQ_CALL_TIMEOUT",
+	"TIERQ_VISIBILITY_TIMEOUT", "TIERQ_RELEASE_DELAY", "TIERQ_CLAIM_LEASE", "TIERQ_DRAIN_TIMEOUT", "TIERQ_RETRY_MAX_ATTEMPTS", "TIERQ_CALL_TIMEOUT",
 	"TIERQ_METRICS_NAMESPACE", "TIERQ_WORKER_ID",
 }
 

@@ -60,6 +60,9 @@ type Settings struct {
 	VisibilityTimeout time.Duration
 	ReleaseDelay      time.Duration
 	DrainTimeout      time.Duration
+	// ClaimLease is how long a job's claim keeps other deliveries of the job
+	// from calling the model; renewed while the job runs. Default 60s.
+	ClaimLease time.Duration
 	// RetryMaxAttempts is the most model calls per tier per delivery. Default 4.
 	RetryMaxAttempts int
 	// CallTimeout bounds one Converse attempt. Default 10m.
@@ -129,7 +132,7 @@ func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, e
 	pcfg := pipeline.Config{
 		ResultsBucket: s.ResultsBucket, ResultsPrefix: s.ResultsPrefix, InputBuckets: s.InputBuckets,
 		MaxDocumentBytes: s.MaxDocumentBytes, MetricsNamespace: s.MetricsNamespace,
-		WorkerID: s.WorkerID, Version: s.Version, Tiers: tiers, CallTimeout: s.CallTimeout,
+		WorkerID: s.WorkerID, Version: s.Version, Tiers: tiers, CallTimeout: s.CallTimeout, ClaimLease: s.ClaimLease,
 		Retry: pipeline.RetryConfig{MaxAttempts: s.RetryMaxAttempts, ReleaseDelay: s.ReleaseDelay, MaxSnooze: s.MaxSnooze},
 	}
 	wcfg := worker.Config{

@@ -287,7 +287,11 @@ func countObjects(ctx context.Context, st *Stack, bucket string) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("list results: %w", err)
 		}
-		n += len(page.Contents)
+		for _, obj := range page.Contents {
+			if pipeline.IsResultKey(aws.ToString(obj.Key)) {
+				n++
+			}
+		}
 	}
 	return n, nil
 }
@@ -316,6 +320,9 @@ func collect(ctx context.Context, st *Stack, qs Queues, resultsBucket, out strin
 			return nil, fmt.Errorf("list results: %w", err)
 		}
 		for _, obj := range page.Contents {
+			if !pipeline.IsResultKey(aws.ToString(obj.Key)) {
+				continue // a job's claim
+			}
 			got, err := st.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(resultsBucket), Key: obj.Key})
 			if err != nil {
 				return nil, fmt.Errorf("read %s: %w", *obj.Key, err)

@@ -1,0 +1,302 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// One model call per job, whatever the delivery pattern.
+//
+// The result check (HeadObject) and the conditional result write
+// (If-None-Match: *) make deliveries one after another free, but two
+// deliveries of one job running at the same time (SQS hands out duplicates,
+// upstream resends, two workers) would both find no result and both pay for
+// the model; the write only decides whose answer is kept. So before any
+// model call a delivery claims the job:
+//
+//   - In the process, one delivery of a job runs at a time: a second one
+//     waits for the first (it holds a slot, but SQS duplicates are rare and
+//     the wait costs no request), then checks for the result again.
+//   - Across processes, a claim object {prefix}{job_id}.claim next to the
+//     result, created with PutObject If-None-Match: *, names the worker and
+//     a lease. The holder renews the lease every third of it (PutObject
+//     If-Match: its ETag) while the job runs; a delivery that finds a live
+//     claim is released until the lease ends, by which time the job is
+//     usually done and the next delivery acknowledges it. A claim whose
+//     lease ended (its worker was killed) is taken over with If-Match on the
+//     ETag that was read, so of two takers exactly one wins.
+//   - A delivery that gives its job back (transient trouble, shutdown) ends
+//     its lease at once, so the next delivery need not wait it out.
+//
+// Cost in S3 requests: a new job makes three (HeadObject, the claim's
+// PutObject, the result's PutObject) where it made two, plus one PutObject
+// per lease renewal for a job running longer than a third of the lease; a
+// redelivery of a finished job still makes one (HeadObject). The claim is
+// left in place when the job is done: the result check answers every later
+// delivery before the claim is read, and deleting it would cost a request
+// per job and s3:DeleteObject. A lifecycle rule may expire claims after a
+// day.
+//
+// Why S3 and not a lock table: the results bucket is already the record of
+// what is done, its conditional writes are atomic per key, and the worker's
+// role already writes there; a DynamoDB table would add a service, a
+// policy and a failure mode for the same guarantee.
+
+// claimSuffix ends a claim's key. Result keys end in ".json", so no job's
+// claim can be another job's result.
+const claimSuffix = ".claim"
+
+// IsResultKey reports whether an object key under the results prefix is a
+// result (ResultKey) rather than a claim (ClaimKey).
+func IsResultKey(key string) bool { return strings.HasSuffix(key, ".json") }
+
+// ClaimKey is the object key of a job's claim.
+func ClaimKey(prefix, jobID string) string { return prefix + jobID + claimSuffix }
+
+// claimRecord is a claim object's body.
+type claimRecord struct {
+	JobID  string    `json:"job_id"`
+	Worker string    `json:"worker"`
+	Until  time.Time `json:"lease_until"`
+}
+
+// heldClaim is a claim this delivery holds.
+type heldClaim struct {
+	key   string
+	jobID string
+	stop  context.CancelFunc // stops renewal
+	done  chan struct{}      // closed when renewal has stopped
+	mu    sync.Mutex
+	etag  string
+	lost  bool // another delivery took the claim over
+}
+
+func (c *heldClaim) tag() (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.etag, c.lost
+}
+
+// claimBusy is a job that another live delivery is running. Its message is
+// released until the other's lease ends.
+type claimBusy struct {
+	jobID, worker string
+	until         time.Time
+}
+
+func (e *claimBusy) Error() string {
+	return fmt.Sprintf("job %s is running on worker %s (its claim's lease ends %s)", e.jobID, e.worker, e.until.UTC().Format(time.RFC3339))
+}
+
+// enter admits one delivery of a job at a time in this process. It returns
+// once no other delivery of jobID is running here, or with ctx's error.
+func (p *Pipeline) enter(ctx context.Context, jobID string) (leave func(), waited bool, err error) {
+	for {
+		p.runningMu.Lock()
+		ch, busy := p.running[jobID]
+		if !busy {
+			ch = make(chan struct{})
+			p.running[jobID] = ch
+			p.runningMu.Unlock()
+			return func() {
+				p.runningMu.Lock()
+				delete(p.running, jobID)
+				p.runningMu.Unlock()
+				close(ch)
+			}, waited, nil
+		}
+		p.runningMu.Unlock()
+		waited = true
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, waited, ctx.Err()
+		}
+	}
+}
+
+// claim takes the job's claim. It returns the held claim, or an error: a
+// *claimBusy when another delivery holds a live lease, any other error for
+// S3 trouble.
+func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID string) (*heldClaim, error) {
+	key := ClaimKey(p.cfg.ResultsPrefix, jobID)
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.S3Timeout)
+	defer cancel()
+	// Three rounds cover a claim deleted, or taken over, between our reads.
+	for range 3 {
+		etag, err := p.putClaim(cctx, key, jobID, p.cfg.ClaimLease, "", true)
+		if err == nil {
+			return p.hold(ctx, log, key, jobID, etag), nil
+		}
+		if !preconditionFailed(err) {
+			return nil, p.claimError(ctx, key, err)
+		}
+		rec, etag, err := p.readClaim(cctx, key)
+		switch {
+		case notFound(err):
+			continue
+		case err != nil:
+			return nil, p.claimError(ctx, key, err)
+		}
+		if now := p.now(); rec.Until.After(now) {
+			return nil, &claimBusy{jobID: jobID, worker: rec.Worker, until: rec.Until}
+		}
+		// The lease ended: its worker died or gave the job back.
+		etag, err = p.putClaim(cctx, key, jobID, p.cfg.ClaimLease, etag, false)
+		switch {
+		case err == nil:
+			if rec.Worker != "" {
+				log.Info("took over an ended claim", "previous_worker", rec.Worker, "lease_ended", rec.Until.UTC().Format(time.RFC3339))
+			}
+			return p.hold(ctx, log, key, jobID, etag), nil
+		case preconditionFailed(err), notFound(err):
+			continue // another delivery took it first, or it is gone: look again
+		default:
+			return nil, p.claimError(ctx, key, err)
+		}
+	}
+	return nil, &claimBusy{jobID: jobID, worker: "another worker", until: p.now().Add(p.cfg.ClaimLease)}
+}
+
+func (p *Pipeline) claimError(ctx context.Context, key string, err error) error {
+	where := fmt.Sprintf("claim s3://%s/%s", p.cfg.ResultsBucket, key)
+	if code := errorCode(err); code == "ConditionalRequestConflict" || httpStatus(err) == 409 {
+		return p.transient(ctx, fmt.Errorf("%s: concurrent write: %w", where, err), conflictDelay)
+	}
+	return p.transient(ctx, fmt.Errorf("%s: %w", where, err), p.cfg.Retry.ReleaseDelay)
+}
+
+// putClaim writes the claim with a lease of d from now: as a new object
+// (create), or over the version whose ETag is ifMatch. It returns the new
+// ETag.
+func (p *Pipeline) putClaim(ctx context.Context, key, jobID string, d time.Duration, ifMatch string, create bool) (string, error) {
+	body, err := json.Marshal(claimRecord{JobID: jobID, Worker: p.cfg.WorkerID, Until: p.now().Add(d).UTC()})
+	if err != nil {
+		return "", err
+	}
+	in := &s3.PutObjectInput{
+		Bucket:      aws.String(p.cfg.ResultsBucket),
+		Key:         aws.String(key),
+		Body:        bytes.NewReader(body),
+		ContentType: aws.String("application/json"),
+	}
+	if create {
+		in.IfNoneMatch = aws.String("*")
+	} else {
+		in.IfMatch = aws.String(ifMatch)
+	}
+	out, err := p.store.PutObject(ctx, in)
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+// readClaim reads a claim and its ETag. An unreadable body counts as an
+// ended lease: a claim nobody can read must not hold a job forever.
+func (p *Pipeline) readClaim(ctx context.Context, key string) (claimRecord, string, error) {
+	out, err := p.store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(p.cfg.ResultsBucket), Key: aws.String(key)})
+	if err != nil {
+		return claimRecord{}, "", err
+	}
+	defer out.Body.Close()
+	var rec claimRecord
+	b, err := io.ReadAll(io.LimitReader(out.Body, 4<<10))
+	if err != nil {
+		return claimRecord{}, "", err
+	}
+	if json.Unmarshal(b, &rec) != nil {
+		rec = claimRecord{}
+	}
+	return rec, aws.ToString(out.ETag), nil
+}
+
+// hold starts renewing a claim every third of its lease until it is
+// dropped.
+func (p *Pipeline) hold(ctx context.Context, log *slog.Logger, key, jobID, etag string) *heldClaim {
+	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	c := &heldClaim{key: key, jobID: jobID, etag: etag, stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		t := time.NewTicker(p.cfg.ClaimLease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-t.C:
+			}
+			if !p.renew(rctx, log, c) {
+				return
+			}
+		}
+	}()
+	return c
+}
+
+// renew extends the lease, reporting whether to go on renewing.
+func (p *Pipeline) renew(ctx context.Context, log *slog.Logger, c *heldClaim) bool {
+	etag, _ := c.tag()
+	wctx, cancel := context.WithTimeout(ctx, p.cfg.S3Timeout)
+	defer cancel()
+	next, err := p.putClaim(wctx, c.key, c.jobID, p.cfg.ClaimLease, etag, false)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case err == nil:
+		c.etag = next
+		return true
+	case ctx.Err() != nil:
+		return false
+	case preconditionFailed(err) || notFound(err):
+		// Our lease ended before we could renew it (a stall longer than the
+		// lease) and another delivery took the job. Both may now pay for the
+		// model; the result write keeps one answer, and the other's cost
+		// goes to metrics (see finish).
+		c.lost = true
+		log.Warn("claim lost: another delivery took over this job while it ran; the claim lease is too short for this worker's stalls",
+			"lease", p.cfg.ClaimLease.String())
+		return false
+	default:
+		// Transient: the next renewal may work, and the lease has two more
+		// thirds to run.
+		log.Warn("claim renewal failed; retrying", "error_code", errorCode(err))
+		return true
+	}
+}
+
+// drop stops renewing. When the job was given back (released is true) the
+// lease is ended at once, so the next delivery need not wait it out;
+// otherwise the claim stays: the result answers every later delivery.
+func (p *Pipeline) drop(ctx context.Context, log *slog.Logger, c *heldClaim, released bool) {
+	c.stop()
+	<-c.done
+	etag, lost := c.tag()
+	if !released || lost {
+		return
+	}
+	// A lease that ends now: the next delivery takes the claim over.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.S3Timeout)
+	defer cancel()
+	if _, err := p.putClaim(wctx, c.key, c.jobID, 0, etag, false); err != nil && !preconditionFailed(err) {
+		log.Warn("could not end the claim's lease; the next delivery waits until it ends", "error_code", errorCode(err),
+			"lease", p.cfg.ClaimLease.String())
+	}
+}
+
+// isClaimBusy reports whether err is a live claim held by another delivery.
+func isClaimBusy(err error) (*claimBusy, bool) {
+	var b *claimBusy
+	return b, errors.As(err, &b)
+}
