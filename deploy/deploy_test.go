@@ -1,16 +1,25 @@
 package deploy_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"flag"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tierq/tierq/internal/app"
+	"github.com/tierq/tierq/internal/iampolicy"
+	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/tiering"
 )
 
 type compose struct {
@@ -147,13 +156,20 @@ func TestDockerfileBuildsOnlyTheProductionBinary(t *testing.T) {
 	}
 }
 
-func TestECSTaskDefinition(t *testing.T) {
+// containerDefinition is the part of the ECS task definition's one container
+// the tests check.
+type containerDefinition struct {
+	Image                  string   `json:"image"`
+	Command                []string `json:"command"`
+	StopTimeout            int      `json:"stopTimeout"`
+	ReadonlyRootFilesystem bool     `json:"readonlyRootFilesystem"`
+	Environment            []struct{ Name, Value string }
+}
+
+func taskContainer(t *testing.T) containerDefinition {
+	t.Helper()
 	var td struct {
-		ContainerDefinitions []struct {
-			Command     []string `json:"command"`
-			StopTimeout int      `json:"stopTimeout"`
-			Environment []struct{ Name, Value string }
-		} `json:"containerDefinitions"`
+		ContainerDefinitions []containerDefinition `json:"containerDefinitions"`
 	}
 	if err := json.Unmarshal(read(t, "deploy/ecs-task-definition.json"), &td); err != nil {
 		t.Fatalf("ecs-task-definition.json: %v", err)
@@ -161,7 +177,19 @@ func TestECSTaskDefinition(t *testing.T) {
 	if len(td.ContainerDefinitions) != 1 {
 		t.Fatalf("%d containers, want 1", len(td.ContainerDefinitions))
 	}
-	cd := td.ContainerDefinitions[0]
+	return td.ContainerDefinitions[0]
+}
+
+func (cd containerDefinition) env() map[string]string {
+	env := map[string]string{}
+	for _, e := range cd.Environment {
+		env[e.Name] = e.Value
+	}
+	return env
+}
+
+func TestECSTaskDefinition(t *testing.T) {
+	cd := taskContainer(t)
 	src := cmdSource(t)
 	drain := 25 * time.Second
 	for _, e := range cd.Environment {
@@ -179,37 +207,181 @@ func TestECSTaskDefinition(t *testing.T) {
 	if time.Duration(cd.StopTimeout)*time.Second <= drain {
 		t.Errorf("stopTimeout %ds must exceed the drain window %s, or ECS kills jobs mid-drain", cd.StopTimeout, drain)
 	}
+
+	// A tag can be moved to another image; a digest cannot, so every task
+	// runs the image that was reviewed.
+	name := cd.Image[strings.LastIndex(cd.Image, "/")+1:]
+	repo, digest, pinned := strings.Cut(name, "@")
+	if !pinned || !strings.HasPrefix(digest, "sha256:") || strings.Contains(repo, ":") {
+		t.Errorf("image %q: pin it by digest (REPOSITORY@sha256:DIGEST), without a tag", cd.Image)
+	}
+	// The worker writes nothing to disk: EMF lines go to stdout, which the
+	// awslogs driver ships. Only --metrics-file writes a file.
+	if !cd.ReadonlyRootFilesystem {
+		t.Error("readonlyRootFilesystem: want true; the worker writes nothing to disk")
+	}
+	if _, ok := cd.env()["TIERQ_METRICS_FILE"]; ok && cd.ReadonlyRootFilesystem {
+		t.Error("TIERQ_METRICS_FILE is set but the root filesystem is read-only: mount a volume for it, or leave EMF on stdout")
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite deploy/iam-task-policy.json from internal/iampolicy")
+
+// shippedPolicy is the generator configuration deploy/iam-task-policy.json is
+// made from: the queues, buckets and Region of the ECS task definition and
+// the tiers its image ships, with the command that regenerates it.
+func shippedPolicy(t *testing.T) (iampolicy.Config, string) {
+	t.Helper()
+	env := taskContainer(t).env()
+	if path := env["TIERQ_TIERS_FILE"]; path != "" && !strings.Contains(string(read(t, "Dockerfile")), "COPY tiering/default.yaml "+path+"\n") {
+		t.Fatalf("TIERQ_TIERS_FILE is %s, which the Dockerfile does not fill with tiering/default.yaml; the shipped policy is for the default tiers", path)
+	}
+	cfg := iampolicy.Config{
+		Tiers:              tiering.Default(),
+		QueueARN:           queueARN(t, env["TIERQ_QUEUE_URL"]),
+		DeadLetterQueueARN: queueARN(t, env["TIERQ_DLQ_URL"]),
+		ResultsBucket:      env["TIERQ_RESULTS_BUCKET"],
+		ResultsPrefix:      env["TIERQ_RESULTS_PREFIX"],
+	}
+	if r := strings.Split(cfg.QueueARN, ":")[3]; r != env["AWS_REGION"] {
+		t.Fatalf("the job queue is in %s but the task runs in AWS_REGION %s: the policy would place models and guardrails in the wrong Region", r, env["AWS_REGION"])
+	}
+	cmd := "go run ./cmd/tierq iam-policy --queue-arn " + cfg.QueueARN
+	def := iampolicy.Config{QueueARN: cfg.QueueARN}
+	if def.ApplyDefaults(); def.DeadLetterQueueARN != cfg.DeadLetterQueueARN {
+		cmd += " --dlq-arn " + cfg.DeadLetterQueueARN
+	}
+	cmd += " --results-bucket " + cfg.ResultsBucket
+	if cfg.ResultsPrefix != "" {
+		cmd += " --results-prefix " + cfg.ResultsPrefix
+	}
+	if in := env["TIERQ_INPUT_BUCKETS"]; in != "" {
+		cfg.InputBuckets = strings.Split(in, ",")
+		cmd += " --input-buckets " + in
+	}
+	return cfg, cmd + " > deploy/iam-task-policy.json"
+}
+
+// queueARN turns an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)
+// into the queue's ARN.
+func queueARN(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("queue URL %q: %v", raw, err)
+	}
+	host := strings.Split(u.Hostname(), ".")
+	path := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(host) != 4 || host[0] != "sqs" || host[2] != "amazonaws" || len(path) != 2 {
+		t.Fatalf("queue URL %q: want https://sqs.REGION.amazonaws.com/ACCOUNT/NAME", raw)
+	}
+	return "arn:aws:sqs:" + host[1] + ":" + path[0] + ":" + path[1]
+}
+
+// TestIAMPolicyIsGenerated keeps deploy/iam-task-policy.json equal, byte for
+// byte, to what tierq iam-policy prints for the task definition's settings.
+func TestIAMPolicyIsGenerated(t *testing.T) {
+	if iampolicy.DefaultResultsPrefix != pipeline.DefaultResultsPrefix {
+		t.Errorf("iampolicy.DefaultResultsPrefix %q != pipeline.DefaultResultsPrefix %q: the policy would grant another prefix than the worker writes",
+			iampolicy.DefaultResultsPrefix, pipeline.DefaultResultsPrefix)
+	}
+	cfg, cmd := shippedPolicy(t)
+	p, err := iampolicy.Generate(cfg)
+	if err != nil {
+		t.Fatalf("generate the shipped policy: %v", err)
+	}
+	want := p.Encode()
+	if *update {
+		if err := os.WriteFile(filepath.Join("..", "deploy", "iam-task-policy.json"), want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if got := read(t, "deploy/iam-task-policy.json"); !bytes.Equal(got, want) {
+		t.Errorf("deploy/iam-task-policy.json is not the generator's output for the default tiers and the task definition; regenerate it:\n\n  %s\n\n(or: go test ./deploy -run TestIAMPolicyIsGenerated -update)", cmd)
+	}
+}
+
+// awsCalls maps every method of the AWS clients the worker is given
+// (app.Clients) to the IAM action that authorises it. A method added to one
+// of those interfaces fails TestIAMPolicyCoversTheWorkersCalls until it is
+// mapped here and granted by internal/iampolicy.
+var awsCalls = map[string]string{
+	"worker.Queue.ReceiveMessage":               "sqs:ReceiveMessage",
+	"worker.Queue.DeleteMessageBatch":           "sqs:DeleteMessage",
+	"worker.Queue.ChangeMessageVisibility":      "sqs:ChangeMessageVisibility",
+	"worker.Queue.ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+	"worker.Queue.SendMessage":                  "sqs:SendMessage",
+	"pipeline.Store.HeadObject":                 "s3:GetObject",
+	"pipeline.Store.GetObject":                  "s3:GetObject",
+	"pipeline.Store.PutObject":                  "s3:PutObject",
+	"pipeline.Converser.Converse":               "bedrock:InvokeModel",
 }
 
 func TestIAMPolicyCoversTheWorkersCalls(t *testing.T) {
-	var p struct {
-		Statement []struct {
-			Effect string
-			Action []string
+	// Granted without being called: s3:ListBucket, because without it S3
+	// answers 403, not 404, for a missing key, and every job would look as
+	// if its result might exist; bedrock:ApplyGuardrail, which AWS lists
+	// with InvokeModel for inference with a guardrail.
+	want := map[string]bool{"s3:ListBucket": true, "bedrock:ApplyGuardrail": true}
+	clients := reflect.TypeFor[app.Clients]()
+	for i := range clients.NumField() {
+		iface := clients.Field(i).Type
+		for j := range iface.NumMethod() {
+			call := iface.String() + "." + iface.Method(j).Name
+			action, ok := awsCalls[call]
+			if !ok {
+				t.Errorf("the worker can call %s: map it to its IAM action in awsCalls and grant it in internal/iampolicy", call)
+			}
+			want[action] = true
 		}
 	}
+
+	var p iampolicy.Policy
 	if err := json.Unmarshal(read(t, "deploy/iam-task-policy.json"), &p); err != nil {
 		t.Fatalf("iam-task-policy.json: %v", err)
 	}
-	allowed := map[string]bool{}
+	allowed, denied := map[string]bool{}, map[string]bool{}
+	guardrailRequired := false
 	for _, s := range p.Statement {
 		for _, a := range s.Action {
 			if strings.Contains(a, "*") {
-				t.Errorf("action %s: grant named actions only", a)
+				t.Errorf("%s: action %s: name actions, no wildcards", s.Sid, a)
 			}
-			allowed[a] = s.Effect == "Allow"
+			if s.Effect == "Allow" {
+				allowed[a] = true
+			} else {
+				denied[a] = true
+			}
+			if s.Effect == "Allow" && a == "bedrock:InvokeModel" && len(s.Condition["StringEquals"]["bedrock:GuardrailIdentifier"]) == 0 {
+				t.Errorf("%s allows InvokeModel without requiring a guardrail", s.Sid)
+			}
+			if s.Effect == "Deny" && a == "bedrock:InvokeModel" && len(s.Condition["StringNotEquals"]["bedrock:GuardrailIdentifier"]) > 0 {
+				guardrailRequired = true
+			}
+		}
+		if s.Effect == "Allow" && slices.Contains(s.Resource, "*") {
+			t.Errorf("%s allows %v on every resource", s.Sid, s.Action)
 		}
 	}
-	// Every API the worker calls, by the IAM action that authorises it
-	// (DeleteMessageBatch is sqs:DeleteMessage, HeadObject is s3:GetObject,
-	// Converse is bedrock:InvokeModel, a guardrail on Converse needs
-	// ApplyGuardrail). Without s3:ListBucket S3 answers 403, not 404, for a
-	// missing key, and every job would look as if its result might exist.
-	for _, a := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-		"sqs:SendMessage", "s3:GetObject", "s3:PutObject", "s3:ListBucket", "bedrock:InvokeModel", "bedrock:ApplyGuardrail"} {
+	for a := range want {
 		if !allowed[a] {
-			t.Errorf("policy does not allow %s", a)
+			t.Errorf("the policy does not allow %s, which the worker needs", a)
 		}
+	}
+	for a := range allowed {
+		if !want[a] {
+			t.Errorf("the policy allows %s, which the worker never calls", a)
+		}
+	}
+	if !guardrailRequired {
+		t.Error("no statement denies InvokeModel without a tier's guardrail")
+	}
+	if !denied["bedrock:CallWithBearerToken"] || !denied["bedrock-mantle:CallWithBearerToken"] {
+		t.Error("the policy must deny Bedrock API keys (bedrock:CallWithBearerToken, bedrock-mantle:CallWithBearerToken)")
+	}
+	if n := p.Size(); n > iampolicy.ManagedPolicyMaxChars {
+		t.Errorf("the shipped policy has %d characters, more than a managed policy takes (%d)", n, iampolicy.ManagedPolicyMaxChars)
 	}
 }
 

@@ -26,13 +26,14 @@ func commands() []command {
 		{"sim", "serve the Bedrock Runtime simulator (Converse, ApplyGuardrail, CountTokens)", runSim},
 		{"submit", "enqueue documents as jobs (files, a folder or JSONL); --dry-run plans tiers and cost", runSubmit},
 		{"sizing", "cost per tier and tenant, and when provisioned throughput pays off", runSizing},
+		{"iam-policy", "print the worker's least-privilege IAM policy for a tier configuration", runIAMPolicy},
 	}
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: tierq <command> [flags]\n\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'tierq <command> --help' for a command's flags.")
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"github.com/tierq/tierq/internal/app"
+	"github.com/tierq/tierq/internal/iampolicy"
 	"io"
 	"net/http"
 	"os"
@@ -156,4 +157,57 @@ func TestReadmeDocumentsEveryWorkerSetting(t *testing.T) {
 			t.Errorf("README's worker configuration table has no row %s", row)
 		}
 	})
+}
+
+func TestIAMPolicyHelpDocumentsEveryFlag(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"iam-policy", "--help"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	var cfg iampolicy.Config
+	var tiersFile string
+	iamPolicyFlags(&cfg, &tiersFile, io.Discard).VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(errOut.String(), "-"+f.Name+" ") && !strings.Contains(errOut.String(), "-"+f.Name+"\n") {
+			t.Errorf("help does not document --%s:\n%s", f.Name, errOut.String())
+		}
+	})
+	var usage bytes.Buffer
+	run(context.Background(), []string{"help"}, &usage, io.Discard)
+	if !strings.Contains(usage.String(), "  iam-policy ") {
+		t.Errorf("tierq help does not list iam-policy:\n%s", usage.String())
+	}
+}
+
+// TestIAMPolicyPrintsTheShippedPolicy runs the command --help gives for
+// deploy/iam-task-policy.json and expects that file, byte for byte.
+func TestIAMPolicyPrintsTheShippedPolicy(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"iam-policy", "--queue-arn", "arn:aws:sqs:us-east-1:ACCOUNT_ID:tierq-jobs",
+		"--results-bucket", "tierq-results-ACCOUNT_ID", "--input-buckets", "tierq-inputs-ACCOUNT_ID"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit code %d: %s", code, errOut.String())
+	}
+	want, err := os.ReadFile("../../deploy/iam-task-policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), want) {
+		t.Errorf("output differs from deploy/iam-task-policy.json:\n%s", out.String())
+	}
+	if errOut.Len() > 0 {
+		t.Errorf("stderr: %s", errOut.String())
+	}
+}
+
+func TestIAMPolicyReportsEveryMissingSetting(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"iam-policy", "--results-prefix", "/abs/"}, &out, &errOut)
+	for _, want := range []string{"queue ARN: required", "results bucket: required", "must not start with /", "tierq iam-policy --help"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr does not say %q:\n%s", want, errOut.String())
+		}
+	}
+	if code != 1 || out.Len() > 0 {
+		t.Errorf("exit code %d and %d bytes of output; want 1 and no policy", code, out.Len())
+	}
 }
