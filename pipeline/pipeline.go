@@ -212,18 +212,23 @@ func (p *Pipeline) Process(ctx context.Context, m worker.Message) error {
 		}
 		return p.release(j, err)
 	}
-	err = p.run(ctx, j)
-	if err != nil {
+	// Unless a result is written, the job goes back and its lease ends at
+	// once; deferred, so that a panic (which the worker turns into a
+	// release) cannot leave a claim renewed for ever.
+	handedBack := true
+	defer func() { p.drop(ctx, j.log, c, handedBack) }()
+	if err := p.run(ctx, j); err != nil {
 		var f *failure
 		if !errors.As(err, &f) {
-			p.drop(ctx, j.log, c, true)
 			return p.release(j, err)
 		}
 		j.failWith(f)
 	}
-	err = p.finish(ctx, j, key)
-	p.drop(ctx, j.log, c, err != nil)
-	return err
+	if err := p.finish(ctx, j, key); err != nil {
+		return err
+	}
+	handedBack = false
+	return nil
 }
 
 // deferBusy releases a delivery of a job that another delivery is running,

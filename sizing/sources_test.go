@@ -213,10 +213,10 @@ func checkResultsData(t *testing.T, d *sizing.Data, files int) {
 	if jobs != files {
 		t.Errorf("%d jobs, want %d (one per golden)", jobs, files)
 	}
-	// Only result-escalated.json is on standard: cost.total_usd 0.001880375,
-	// guardrail 0.0013, so model cost 0.000071415 + 0.00050896 = 0.000580375.
-	if escalated == nil || escalated.Jobs != 1 || !near(escalated.RecordedCostUSD, 0.001880375) || !near(escalated.ModelCostUSD, 0.000580375) {
-		t.Errorf("standard/acme totals = %+v; want 1 job, recorded 0.001880375, model 0.000580375", escalated)
+	// Only result-escalated.json is on standard: cost.total_usd 0.001894865,
+	// guardrail 0.0013, so model cost 0.000085905 + 0.00050896 = 0.000594865.
+	if escalated == nil || escalated.Jobs != 1 || !near(escalated.RecordedCostUSD, 0.001894865) || !near(escalated.ModelCostUSD, 0.000594865) {
+		t.Errorf("standard/acme totals = %+v; want 1 job, recorded 0.001894865, model 0.000594865", escalated)
 	}
 	byTier := map[string]int{}
 	for _, tot := range d.Totals {
