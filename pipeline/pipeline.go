@@ -232,12 +232,15 @@ func (p *Pipeline) Process(ctx context.Context, m worker.Message) error {
 }
 
 // deferBusy releases a delivery of a job that another delivery is running,
-// until that one's lease ends: by then its result is usually written, and
-// the next delivery is acknowledged without a model call. If the other
-// delivery died, its lease has ended and the next delivery takes over.
+// until that one's lease ends or for the release delay, whichever is
+// sooner: by then its result is usually written, and the next delivery is
+// acknowledged without a model call (a running job's lease is renewed, so
+// waiting for its end could keep a copy queued for a whole lease after the
+// job is done). If the other delivery died, its lease has ended and the
+// next delivery takes over.
 func (p *Pipeline) deferBusy(j *job, b *claimBusy) error {
 	wait := b.until.Sub(p.now()) + time.Second
-	wait = min(max(wait, time.Second), p.cfg.ClaimLease+time.Second)
+	wait = min(max(wait, time.Second), p.cfg.Retry.ReleaseDelay)
 	p.stats.deferred.Add(1)
 	j.log.Info("job is running on another worker; releasing this delivery until that claim's lease ends",
 		"claimed_by", b.worker, "retry_after", wait.String())
