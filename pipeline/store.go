@@ -248,12 +248,41 @@ func (p *Pipeline) loadDocument(ctx context.Context, log *slog.Logger, job Job) 
 	return text, checkText(text, uri)
 }
 
-// checkText rejects documents a model cannot take as text.
+// maxControlShare is the share of a document's characters that may be
+// control characters other than \t \n \r \f \v (form feeds between pages
+// and vertical tabs from some exporters are text). Prose, CSV, logs and code
+// have next to none; binary data that happens to be valid UTF-8 is full of
+// them. One in a hundred characters lets the odd stray escape or bell
+// through and refuses terminal captures dense with colour codes (a few ESC
+// sequences per line), which cost tokens and mean nothing to a model: strip
+// them before sending.
+const maxControlShare = 0.01
+
+// checkText rejects documents a model cannot take as text: not UTF-8, any
+// NUL (binary data, or UTF-16 read as bytes), more than maxControlShare
+// control characters, or nothing but white space. The message names the
+// rule and the count, never the content.
 func checkText(text, what string) error {
-	switch {
-	case !utf8.ValidString(text):
+	if !utf8.ValidString(text) {
 		return fail(CodeInvalidDocument, nil, "%s is not valid UTF-8 text", what)
-	case strings.TrimSpace(text) == "":
+	}
+	if n := strings.Count(text, "\x00"); n > 0 {
+		return fail(CodeInvalidDocument, nil, "%s has %s; text has none (is it binary, or UTF-16?)", what, plural(n, "NUL byte"))
+	}
+	chars, controls := 0, 0
+	for _, r := range text {
+		chars++
+		switch {
+		case r == '\t' || r == '\n' || r == '\r' || r == '\f' || r == '\v':
+		case r < 0x20 || r >= 0x7f && r <= 0x9f:
+			controls++
+		}
+	}
+	if float64(controls) > maxControlShare*float64(chars) {
+		return fail(CodeInvalidDocument, nil, "%s has %s in %d (%.1f%%), more than %g%%; it looks binary, not text",
+			what, plural(controls, "control character"), chars, 100*float64(controls)/float64(chars), 100*maxControlShare)
+	}
+	if strings.TrimSpace(text) == "" {
 		return fail(CodeInvalidDocument, nil, "%s is empty", what)
 	}
 	return nil

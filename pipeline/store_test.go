@@ -300,3 +300,49 @@ func TestLoadDocument(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckText(t *testing.T) {
+	t.Parallel()
+	png := []byte{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 0x0d, 'I', 'H', 'D', 'R'}
+	utf16 := []byte{0xff, 0xfe, 'h', 0, 'i', 0, '\n', 0} // "hi\n", UTF-16LE with its byte order mark
+	utf16NoBOM := []byte{'h', 0, 'i', 0, '\n', 0}
+	tests := []struct {
+		name, text string
+		want       string // the failure's message; "" for accepted
+	}{
+		{"prose", "Quarterly report.\nRevenue grew 12%.", ""},
+		{"CSV with tabs and CRLF", "name\ttotal\r\nNorthwind\t1250\r\n", ""},
+		{"pages split by form feeds", "page one\fpage two\fpage three\v", ""},
+		{"one escape in 100 characters", "\x1b" + strings.Repeat("a", 99), ""},
+		{"unicode", "Café, naïve, 日本語, 😀", ""},
+		{"4 KiB of NUL", strings.Repeat("\x00", 4096), "doc has 4096 NUL bytes; text has none (is it binary, or UTF-16?)"},
+		{"one NUL", "text\x00more", "doc has 1 NUL byte; text has none (is it binary, or UTF-16?)"},
+		{"PNG header", string(png), "doc is not valid UTF-8 text"},
+		{"UTF-16 with a byte order mark", string(utf16), "doc is not valid UTF-8 text"},
+		{"UTF-16 without one", string(utf16NoBOM), "doc has 3 NUL bytes; text has none (is it binary, or UTF-16?)"},
+		{"Latin-1", "caf\xe9", "doc is not valid UTF-8 text"},
+		{"two escapes in 100 characters", "\x1b\x1b" + strings.Repeat("a", 98), "doc has 2 control characters in 100 (2.0%), more than 1%; it looks binary, not text"},
+		{"terminal colours", strings.Repeat("\x1b[31mERROR\x1b[0m disk full\n", 10), "doc has 20 control characters in 250 (8.0%), more than 1%; it looks binary, not text"},
+		{"C1 controls", strings.Repeat("\u0092", 5) + "abc", "doc has 5 control characters in 8 (62.5%), more than 1%; it looks binary, not text"},
+		{"one control in two characters", "\x01a", "doc has 1 control character in 2 (50.0%), more than 1%; it looks binary, not text"},
+		{"DEL", "\x7f\x7f", "doc has 2 control characters in 2 (100.0%), more than 1%; it looks binary, not text"},
+		{"empty", "", "doc is empty"},
+		{"white space only", " \n\t\r\f\u3000", "doc is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := checkText(tt.text, "doc")
+			if tt.want == "" {
+				if err != nil {
+					t.Errorf("checkText = %v, want accepted", err)
+				}
+				return
+			}
+			var f *failure
+			if !errors.As(err, &f) || f.code != CodeInvalidDocument || f.msg != tt.want {
+				t.Errorf("checkText = %v\nwant %s: %s", err, CodeInvalidDocument, tt.want)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -312,6 +313,10 @@ func (c *Config) ApplyDefaults() {
 
 // Validate reports every problem in the configuration at once, each naming
 // the field path, so a user can fix the file in one pass.
+// tierNameRe is what a tier may be called: the names job messages may use in
+// tier_override and tier_hint (pipeline/schema/job.v1.schema.json).
+var tierNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -324,6 +329,10 @@ func (c *Config) Validate() error {
 		p := fmt.Sprintf("tiers[%d]", i)
 		if t.Name == "" {
 			add("%s.name: required", p)
+		} else if !tierNameRe.MatchString(t.Name) {
+			// Jobs name tiers in tier_override and tier_hint, whose schema
+			// allows only these names: any other could never be asked for.
+			add("%s.name: %q must be 1 to 64 of A-Z a-z 0-9 . _ - starting with a letter or digit", p, t.Name)
 		} else if j, dup := seen[t.Name]; dup {
 			add("%s.name: duplicate %q (also tiers[%d])", p, t.Name, j)
 		} else {

@@ -411,3 +411,20 @@ func TestSpilloverRejects(t *testing.T) {
 		})
 	}
 }
+
+// A tier must have a name that a job can ask for in tier_override or
+// tier_hint (the job schema's pattern).
+func TestValidateTierName(t *testing.T) {
+	t.Parallel()
+	for name, ok := range map[string]bool{
+		"economy": true, "tier-2.b_x": true, "9lives": true,
+		"premium tier": false, "-dash": false, ".dot": false, "ünï": false, strings.Repeat("a", 65): false,
+	} {
+		c := tiering.Default()
+		c.Tiers[0].Name = name
+		err := c.Validate()
+		if got := err == nil; got != ok {
+			t.Errorf("tier name %q: Validate() = %v, want ok=%v", name, err, ok)
+		}
+	}
+}

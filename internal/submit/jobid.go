@@ -39,11 +39,15 @@ func JobIDFromFileName(prefix, name string) string {
 }
 
 // sanitize replaces every run of characters outside A-Z a-z 0-9 . _ - by one
-// "-" and trims leading and trailing . _ -.
+// "-", every run of dots by one dot (a job ID never holds "..") and trims
+// leading and trailing . _ -.
 func sanitize(s string) string {
 	var b strings.Builder
 	dash := false
-	for _, r := range s {
+	for i, r := range s {
+		if r == '.' && i > 0 && s[i-1] == '.' {
+			continue
+		}
 		if r < 128 && (isAlnum(byte(r)) || r == '.' || r == '_' || r == '-') {
 			b.WriteRune(r)
 			dash = false

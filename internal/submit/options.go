@@ -98,12 +98,7 @@ type Options struct {
 	MaxAttempts int
 }
 
-var (
-	prefixRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	// bucketRe is S3's general-purpose bucket naming rule, loosely: enough
-	// to catch a URI or a key passed where a name belongs.
-	bucketRe = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
-)
+var prefixRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // withDefaults returns o with zero values replaced by their defaults.
 func (o Options) withDefaults() Options {
@@ -138,11 +133,19 @@ func (o Options) Validate() error {
 	if o.Raw && o.DryRun {
 		bad("raw and dry run: raw messages are not jobs, so there is nothing to plan")
 	}
-	if o.InputBucket != "" && !bucketRe.MatchString(o.InputBucket) {
+	// Uploaded documents are sent as s3://{bucket}/{prefix}{job_id}.txt,
+	// which the worker reads with pipeline.ParseS3URI; checking both parts
+	// with it here refuses a run that every worker would fail, job by job.
+	switch {
+	case strings.Contains(o.InputBucket, "/"):
 		bad("input bucket: %q is not a bucket name (give the name, not an s3:// URI)", o.InputBucket)
+	case o.InputBucket != "":
+		if _, _, err := pipeline.ParseS3URI("s3://" + o.InputBucket + "/k"); err != nil {
+			bad("input bucket: %w", err)
+		}
 	}
-	if strings.HasPrefix(o.InputPrefix, "/") {
-		bad("input prefix: %q must not start with /", o.InputPrefix)
+	if _, _, err := pipeline.ParseS3URI("s3://input-bucket/" + o.InputPrefix + "job.txt"); err != nil {
+		bad("input prefix %q: %w", o.InputPrefix, err)
 	}
 	if o.InlineLimit < MinInlineLimit || o.InlineLimit > MaxMessageBytes {
 		bad("inline limit: %d bytes is outside %d..%d", o.InlineLimit, MinInlineLimit, MaxMessageBytes)

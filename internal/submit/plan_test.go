@@ -143,7 +143,7 @@ func TestDryRunReportsWhatCannotRun(t *testing.T) {
 		job("fine", "A short memo."),
 		map[string]any{"version": "1", "job_id": "ghost-tier", "task": "summarize", "tier_override": "platinum", "text": "x"},
 		job("huge", huge),
-		map[string]any{"version": "1", "job_id": "stored", "task": "summarize", "document_uri": "s3://b/k.txt"},
+		map[string]any{"version": "1", "job_id": "stored", "task": "summarize", "document_uri": "s3://tierq-docs/k.txt"},
 		"{broken",
 	)
 	var out, progress bytes.Buffer
