@@ -78,4 +78,7 @@ const (
 	CodeResourceNotFound     = "resource_not_found" // no such model ID, inference profile or guardrail version; the message names the model and the guardrail
 	CodeModelError           = "model_error"
 	CodeTieringError         = "tiering_error"
+	// CodeOutputSchemaMismatch: an extract answer that does not match the
+	// job's schema, after one escalation; the answer is kept in output.
+	CodeOutputSchemaMismatch = "output_schema_mismatch"
 )

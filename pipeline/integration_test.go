@@ -901,3 +901,48 @@ func TestTieringCountsEveryPromptPart(t *testing.T) {
 		t.Errorf("input tokens %d, want at least the schema's %d", r.Usage.InputTokens, want)
 	}
 }
+
+// An extract answer is checked against the job's own schema: one that
+// matches succeeds; one that does not escalates once, then fails with
+// output_schema_mismatch, keeping the paid-for answer.
+func TestExtractAnswerMatchesTheJobSchema(t *testing.T) {
+	t.Parallel()
+	const doc = "Invoice 7.\nCustomer: Northwind\nTotal: $1,250.00\n"
+	tests := []struct {
+		name        string
+		schema      string
+		status      string
+		code        string
+		escalations int
+	}{
+		{"matches", `{"type":"object","required":["customer","total"],"properties":{"customer":{"type":"string"},"total":{"type":"string"}}}`,
+			pipeline.StatusSucceeded, "", 0},
+		{"wrong type", `{"type":"object","required":["customer","total"],"properties":{"customer":{"type":"string"},"total":{"type":"number"}}}`,
+			pipeline.StatusFailed, pipeline.CodeOutputSchemaMismatch, 1},
+		{"pattern", `{"type":"object","properties":{"customer":{"type":"string","pattern":"^[0-9]+$"}}}`,
+			pipeline.StatusFailed, pipeline.CodeOutputSchemaMismatch, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{})
+			id := "schema-" + strings.ReplaceAll(tt.name, " ", "-")
+			e.process(jobBody(t, pipeline.Job{JobID: id, Task: "extract", Text: doc, Schema: json.RawMessage(tt.schema)}))
+			r := e.result(id)
+			if r.Status != tt.status || len(r.Escalations) != tt.escalations {
+				t.Fatalf("status %s escalations %+v error %+v; want %s after %d escalation(s)", r.Status, r.Escalations, r.Error, tt.status, tt.escalations)
+			}
+			if tt.code != "" {
+				if r.Error == nil || r.Error.Code != tt.code || !strings.Contains(r.Error.Message, "does not match the job's schema") {
+					t.Errorf("error %+v, want %s saying the answer does not match the schema", r.Error, tt.code)
+				}
+				if r.Output == nil || r.Output.Text == "" || r.Attempts != 2 {
+					t.Errorf("output %+v attempts %d: want the last answer kept and both calls counted", r.Output, r.Attempts)
+				}
+				if r.Escalations[0].Reason == "" || !strings.Contains(r.Escalations[0].Reason, "schema") {
+					t.Errorf("escalation reason %q, want it to name the schema", r.Escalations[0].Reason)
+				}
+			}
+		})
+	}
+}

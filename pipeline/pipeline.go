@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/sethvargo/go-retry"
 
 	"github.com/tierq/tierq/limiter"
@@ -160,6 +162,9 @@ type job struct {
 	// spill is set by converse when the job's latest model call moved to
 	// its tier's fallback model; nil otherwise.
 	spill *Spillover
+	// outSchema is an extract job's compiled schema, which the answer must
+	// match; nil for other jobs.
+	outSchema *jsonschema.Schema
 }
 
 // Process runs one message through the pipeline. See the package
@@ -296,6 +301,10 @@ func (p *Pipeline) run(ctx context.Context, j *job) error {
 	case err != nil:
 		return fail(CodeTieringError, err, "%v", err)
 	}
+	if j.outSchema, err = j.OutputSchema(); err != nil {
+		// ParseJob compiled this schema already; kept for jobs built in Go.
+		return fail(CodeInvalidJob, err, "%v", err)
+	}
 	tier, _ := tiers.Tier(d.Tier)
 	r := j.r
 	r.Tier, r.ModelID, r.TierRule, r.TierReason = tier.Name, tier.ModelID, d.Rule, d.Reason
@@ -343,7 +352,29 @@ func (p *Pipeline) run(ctx context.Context, j *job) error {
 	if j.Task == tiering.TaskExtract {
 		r.Output.JSON, _ = tiering.ExtractJSONObject(r.Output.Text)
 	}
+	if err := j.answerMismatch(r.Output.Text); err != nil {
+		// Paid for, and kept in the result for whoever reads it, but not a
+		// success: a consumer that trusts succeeded extract results to
+		// match its schema must be able to.
+		j.log.Info("extract answer does not match the job's schema", "tier", r.Tier, "escalations", len(r.Escalations))
+		return fail(CodeOutputSchemaMismatch, err, "%v", err)
+	}
 	return nil
+}
+
+// answerMismatch checks an extract answer against the job's schema: nil
+// when the job has none or the answer matches. An answer that is not a JSON
+// object is checked as it stands (after a code fence is removed), so the
+// reason says it is not JSON.
+func (j *job) answerMismatch(text string) error {
+	if j.outSchema == nil {
+		return nil
+	}
+	answer, ok := tiering.ExtractJSONObject(text)
+	if !ok {
+		answer = json.RawMessage(strings.TrimSpace(text))
+	}
+	return ValidateAgainst(j.outSchema, answer)
 }
 
 // escalationFailed keeps the answer already paid for when the next tier
@@ -383,6 +414,11 @@ func (p *Pipeline) escalationFailed(j *job, next tiering.Tier, err error) {
 func (p *Pipeline) escalation(j *job, tier tiering.Tier, c *callResult, step int) (tiering.Tier, bool) {
 	tiers := p.cfg.Tiers
 	ok, reason := tiers.ShouldEscalate(tier.Name, c.stopReason, j.Task, c.text, step)
+	if !ok && c.stopReason != tiering.StopReasonMaxTokens && j.answerMismatch(c.text) != nil {
+		// A JSON object, but not the one the job's schema asks for: a more
+		// capable model follows a schema more reliably, once.
+		ok, reason = tiers.ShouldEscalateMismatch(tier.Name, step)
+	}
 	if !ok {
 		return tiering.Tier{}, false
 	}

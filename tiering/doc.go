@@ -53,5 +53,7 @@
 //
 // ShouldEscalate retries a job on the next tier when the answer stopped at
 // max_tokens, or when an extract answer is not valid JSON, at most
-// escalation.max_steps times (default 1).
+// escalation.max_steps times (default 1). ShouldEscalateMismatch does the
+// same, under the same switch, for an extract answer that is JSON but does
+// not match the job's own schema (the pipeline validates it).
 package tiering

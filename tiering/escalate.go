@@ -42,6 +42,24 @@ func (c *Config) ShouldEscalate(tier, stopReason, task, output string, step int)
 	default:
 		return false, fmt.Sprintf("no escalation condition met (stop reason %s)", stopReason)
 	}
+	return c.escalate(tier, cause, step)
+}
+
+// ShouldEscalateMismatch decides whether an extract answer that is a JSON
+// object but does not match the job's own schema should be retried on the
+// next tier: the same rule as an answer that is not JSON at all
+// (Escalation.OnInvalidJSON), with the same limits on steps.
+func (c *Config) ShouldEscalateMismatch(tier string, step int) (bool, string) {
+	const cause = "extract answer does not match the job's schema"
+	if !c.Escalation.OnInvalidJSON {
+		return false, cause + ", but escalation on invalid JSON is off"
+	}
+	return c.escalate(tier, cause, step)
+}
+
+// escalate says whether an answer with a cause to escalate may move on from
+// tier: escalation enabled, steps left, a next tier.
+func (c *Config) escalate(tier, cause string, step int) (bool, string) {
 	next, ok := c.Next(tier)
 	switch {
 	case !c.Escalation.Enabled:

@@ -150,3 +150,34 @@ func ExampleExtractJSONObject() {
 	// not an object: ["Acme", 12.5]
 	// not an object: "n/a"
 }
+
+func TestShouldEscalateMismatch(t *testing.T) {
+	t.Parallel()
+	def := tiering.Default()
+	noJSON := tiering.Default()
+	noJSON.Escalation.OnInvalidJSON = false
+	off := tiering.Default()
+	off.Escalation.Enabled = false
+	tests := []struct {
+		name string
+		cfg  *tiering.Config
+		tier string
+		step int
+		want bool
+	}{
+		{"first answer on economy", def, "economy", 0, true},
+		{"already escalated once", def, "standard", 1, false},
+		{"last tier", def, "premium", 0, false},
+		{"escalation on invalid JSON off", noJSON, "economy", 0, false},
+		{"escalation off", off, "economy", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, reason := tt.cfg.ShouldEscalateMismatch(tt.tier, tt.step)
+			if got != tt.want || !strings.Contains(reason, "does not match the job's schema") {
+				t.Errorf("ShouldEscalateMismatch(%s, %d) = %v, %q; want %v and a reason naming the schema", tt.tier, tt.step, got, reason, tt.want)
+			}
+		})
+	}
+}
