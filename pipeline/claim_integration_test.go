@@ -23,6 +23,7 @@ import (
 	"github.com/tierq/tierq/internal/app"
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/emulator"
+	"github.com/tierq/tierq/internal/testenv"
 	"github.com/tierq/tierq/pipeline"
 )
 
@@ -156,7 +157,7 @@ func TestManyCopiesAcrossThreeWorkers(t *testing.T) {
 		}
 	}
 
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	runCtx, stop := context.WithCancel(ctx)
 	g, _ := errgroup.WithContext(runCtx)
 	for i := range workers {
@@ -170,19 +171,8 @@ func TestManyCopiesAcrossThreeWorkers(t *testing.T) {
 		}
 		g.Go(func() error { return w.Run(runCtx) })
 	}
-	for {
-		n, err := queueDepth(ctx, sqsc, queue)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%d messages still queued at the deadline", n)
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := emulator.WaitDrained(ctx, sqsc, queue, 50*time.Second, nil); err != nil {
+		t.Fatal(err)
 	}
 	stop()
 	if err := g.Wait(); err != nil {
@@ -217,22 +207,6 @@ func createQueues(ctx context.Context, t *testing.T, c *sqs.Client, name string)
 		t.Fatal(err)
 	}
 	return aws.ToString(q.QueueUrl), aws.ToString(d.QueueUrl)
-}
-
-// queueDepth is the messages visible and in flight.
-func queueDepth(ctx context.Context, c *sqs.Client, url string) (int, error) {
-	out, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, v := range out.Attributes {
-		k, _ := strconv.Atoi(v)
-		n += k
-	}
-	return n, nil
 }
 
 func readResult(ctx context.Context, t *testing.T, c *s3.Client, bucket, jobID string) pipeline.Result {

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/emulator"
+	"github.com/tierq/tierq/internal/testenv"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
@@ -101,32 +101,6 @@ func startSim(t testing.TB, cfg bedrocksim.Config) (*bedrocksim.Server, *bedrock
 	})
 }
 
-// syncBuffer is a metrics or log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) Lines() []string {
-	s := strings.TrimSpace(b.String())
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
 // recordingLimiter is limiter.Fixed that also counts release outcomes.
 type recordingLimiter struct {
 	*limiter.Fixed
@@ -176,8 +150,8 @@ type env struct {
 	s3      *s3.Client
 	results string // results bucket
 	docs    string // allowed input bucket
-	metrics *syncBuffer
-	logs    *syncBuffer
+	metrics *testenv.Buffer
+	logs    *testenv.Buffer
 	lim     *recordingLimiter
 	p       *pipeline.Pipeline
 	cfg     pipeline.Config
@@ -197,7 +171,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		o.sim(&simCfg)
 	}
 	sim, br := startSim(t, simCfg)
-	e := &env{t: t, sim: sim, s3: emulator.S3(kumoURL), metrics: &syncBuffer{}, logs: &syncBuffer{}, lim: newRecordingLimiter()}
+	e := &env{t: t, sim: sim, s3: emulator.S3(kumoURL), metrics: &testenv.Buffer{}, logs: &testenv.Buffer{}, lim: newRecordingLimiter()}
 	e.results, e.docs = emulator.Name(t, "results"), emulator.Name(t, "docs")
 	createBucket(t, e.s3, e.results)
 	createBucket(t, e.s3, e.docs)

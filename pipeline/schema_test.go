@@ -8,37 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
+	"github.com/tierq/tierq/internal/testenv"
 	"github.com/tierq/tierq/pipeline"
 )
-
-func compileSchema(t *testing.T, name string, schema []byte) *jsonschema.Schema {
-	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
-	if err != nil {
-		t.Fatalf("%s is not JSON: %v", name, err)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	if err := c.AddResource(name, doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile(name)
-	if err != nil {
-		t.Fatalf("compile %s: %v", name, err)
-	}
-	return s
-}
-
-func validate(t *testing.T, s *jsonschema.Schema, b []byte) error {
-	t.Helper()
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	return s.Validate(v)
-}
 
 func goldenFiles(t *testing.T, pattern string) []string {
 	t.Helper()
@@ -51,7 +23,7 @@ func goldenFiles(t *testing.T, pattern string) []string {
 
 func TestJobExamplesPassSchemaAndParseJob(t *testing.T) {
 	t.Parallel()
-	s := compileSchema(t, "job.v1.schema.json", pipeline.JobSchema)
+	s := testenv.CompileSchema(t, "job.v1.schema.json", pipeline.JobSchema)
 	tasks := map[string]bool{}
 	byReference := false
 	for _, f := range goldenFiles(t, "job-*.json") {
@@ -59,7 +31,7 @@ func TestJobExamplesPassSchemaAndParseJob(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := validate(t, s, b); err != nil {
+		if err := testenv.Validate(s, b); err != nil {
 			t.Errorf("%s fails the job schema: %v", filepath.Base(f), err)
 		}
 		j, err := pipeline.ParseJob(b)
@@ -79,7 +51,7 @@ func TestJobExamplesPassSchemaAndParseJob(t *testing.T) {
 // schema indeed lets them through, so the list stays true.
 func TestKnownBadJobsAreRejectedByBoth(t *testing.T) {
 	t.Parallel()
-	s := compileSchema(t, "job.v1.schema.json", pipeline.JobSchema)
+	s := testenv.CompileSchema(t, "job.v1.schema.json", pipeline.JobSchema)
 	const (
 		dupKeys  = "repeated keys: a validator sees only the decoded object"
 		decoded  = "a decoder has already turned the lone surrogate into U+FFFD"
@@ -185,7 +157,7 @@ func TestKnownBadJobsAreRejectedByBoth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := validate(t, s, []byte(tt.body))
+			err := testenv.Validate(s, []byte(tt.body))
 			switch {
 			case tt.goOnly == "" && err == nil:
 				t.Error("the job schema accepts it")
@@ -201,14 +173,14 @@ func TestKnownBadJobsAreRejectedByBoth(t *testing.T) {
 
 func TestResultGoldensPassSchema(t *testing.T) {
 	t.Parallel()
-	s := compileSchema(t, "result.v1.schema.json", pipeline.ResultSchema)
+	s := testenv.CompileSchema(t, "result.v1.schema.json", pipeline.ResultSchema)
 	statuses := map[string]bool{}
 	for _, f := range goldenFiles(t, "result-*.json") {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := validate(t, s, b); err != nil {
+		if err := testenv.Validate(s, b); err != nil {
 			t.Errorf("%s fails the result schema: %v", filepath.Base(f), err)
 		}
 		statuses[filepath.Base(f)] = true
@@ -223,7 +195,7 @@ func TestResultGoldensPassSchema(t *testing.T) {
 
 func TestResultSchemaRejectsInconsistentResults(t *testing.T) {
 	t.Parallel()
-	s := compileSchema(t, "result.v1.schema.json", pipeline.ResultSchema)
+	s := testenv.CompileSchema(t, "result.v1.schema.json", pipeline.ResultSchema)
 	blocked, err := os.ReadFile(filepath.Join(goldenDir, "result-blocked.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +214,7 @@ func TestResultSchemaRejectsInconsistentResults(t *testing.T) {
 			if bytes.Equal(b, blocked) {
 				t.Fatalf("golden has no %s", tt.from)
 			}
-			if err := validate(t, s, b); err == nil {
+			if err := testenv.Validate(s, b); err == nil {
 				t.Error("the result schema accepts it")
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tierq/tierq/internal/bedrocksim"
+	"github.com/tierq/tierq/internal/testenv"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
@@ -98,12 +99,12 @@ func TestSpilloverOnTheSimulator(t *testing.T) {
 // The schema holds a spillover to its shape.
 func TestResultSchemaChecksSpillover(t *testing.T) {
 	t.Parallel()
-	s := compileSchema(t, "result.v1.schema.json", pipeline.ResultSchema)
+	s := testenv.CompileSchema(t, "result.v1.schema.json", pipeline.ResultSchema)
 	golden, err := os.ReadFile(filepath.Join(goldenDir, "result-spillover.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := validate(t, s, golden); err != nil {
+	if err := testenv.Validate(s, golden); err != nil {
 		t.Fatalf("result-spillover.json fails the schema: %v", err)
 	}
 	tests := []struct {
@@ -122,7 +123,7 @@ func TestResultSchemaChecksSpillover(t *testing.T) {
 			if bytes.Equal(b, golden) {
 				t.Fatalf("golden has no %s", tt.from)
 			}
-			if err := validate(t, s, b); err == nil {
+			if err := testenv.Validate(s, b); err == nil {
 				t.Errorf("the result schema accepts it:\n%s", b)
 			}
 		})

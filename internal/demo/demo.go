@@ -16,11 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tierq/tierq/internal/app"
 	"github.com/tierq/tierq/internal/bedrocksim"
+	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/internal/submit"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/sizing"
@@ -239,18 +239,13 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 // message deleted: done, failed with a result, or dead-lettered), printing
 // progress.
 func waitDrained(ctx context.Context, st *Stack, qs Queues, resultsBucket string, jobs, malformed int, timeout time.Duration, w io.Writer) error {
-	deadline := time.Now().Add(timeout)
-	last, empty := "", 0
-	for {
+	last := ""
+	err := emulator.WaitDrained(ctx, st.SQS, qs.URL, timeout, func(left int) error {
 		done, err := countObjects(ctx, st, resultsBucket)
 		if err != nil {
 			return err
 		}
-		dl, err := queueDepth(ctx, st, qs.DLQURL)
-		if err != nil {
-			return err
-		}
-		left, err := queueDepth(ctx, st, qs.URL)
+		dl, err := emulator.QueueDepth(ctx, st.SQS, qs.DLQURL)
 		if err != nil {
 			return err
 		}
@@ -260,23 +255,12 @@ func waitDrained(ctx context.Context, st *Stack, qs Queues, resultsBucket string
 			fmt.Fprintln(w, line)
 			last = line
 		}
-		if left == 0 {
-			empty++
-		} else {
-			empty = 0
-		}
-		if empty >= 2 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("queue did not drain within %s: %d messages left (see worker.log)", timeout, left)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w (see worker.log)", err)
 	}
+	return nil
 }
 
 func countObjects(ctx context.Context, st *Stack, bucket string) (int, error) {
@@ -294,19 +278,6 @@ func countObjects(ctx context.Context, st *Stack, bucket string) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-func queueDepth(ctx context.Context, st *Stack, url string) (int, error) {
-	out, err := st.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
-	if err != nil {
-		return 0, fmt.Errorf("read queue depth: %w", err)
-	}
-	var n, m int
-	fmt.Sscan(out.Attributes["ApproximateNumberOfMessages"], &n)
-	fmt.Sscan(out.Attributes["ApproximateNumberOfMessagesNotVisible"], &m)
-	return n + m, nil
 }
 
 // collect reads every result and dead letter, writes them under out and

@@ -1,15 +1,19 @@
 package emulator
 
 import (
+	"context"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/sivchari/kumo"
 )
 
@@ -138,4 +142,60 @@ func tail(s string, n int) string {
 		s = s[len(s)-n:]
 	}
 	return strings.Trim(s, "-")
+}
+
+// QueueDepth is how many messages a queue holds: visible, in flight and
+// delayed. Zero means every message sent has been deleted.
+func QueueDepth(ctx context.Context, c *sqs.Client, url string) (int, error) {
+	out, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
+	if err != nil {
+		return 0, fmt.Errorf("read queue depth: %w", err)
+	}
+	n := 0
+	for _, v := range out.Attributes {
+		k, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, fmt.Errorf("read queue depth: %q is not a count", v)
+		}
+		n += k
+	}
+	return n, nil
+}
+
+// WaitDrained polls a queue until it is empty twice in a row (every message
+// sent has been deleted), timeout passes or ctx ends. progress, if not nil,
+// is told the depth after every poll.
+func WaitDrained(ctx context.Context, c *sqs.Client, url string, timeout time.Duration, progress func(left int) error) error {
+	deadline := time.Now().Add(timeout)
+	empty := 0
+	for {
+		n, err := QueueDepth(ctx, c, url)
+		if err != nil {
+			return err
+		}
+		if progress != nil {
+			if err := progress(n); err != nil {
+				return err
+			}
+		}
+		if n == 0 {
+			empty++
+		} else {
+			empty = 0
+		}
+		if empty >= 2 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the queue did not drain within %s: %d messages left", timeout, n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
