@@ -31,6 +31,8 @@ bench:
 ## fuzz: a minute of fuzzing per target
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzConverseDecoder -fuzztime=60s ./internal/bedrocksim/
+	$(GO) test -run='^$$' -fuzz=FuzzParseJob -fuzztime=60s ./pipeline/
+	$(GO) test -run='^$$' -fuzz=FuzzParseS3URI -fuzztime=60s ./pipeline/
 
 ## report-check: render the sample sizing report in headless Chromium and screenshot it to
 ## demo-out/sizing-report.png (needs Debian's chromium: apt-get install -y chromium; make test does not)
