@@ -22,9 +22,10 @@ vet:
 demo:
 	$(GO) run ./cmd/tierq-dev demo
 
-## bench: the simulator's throughput, then the limiter matrix (4 strategies × 3 scenarios) and worker
+## bench: job parsing (typical and 1 MiB worst cases), the simulator's throughput, then the limiter matrix (4 strategies × 3 scenarios) and worker
 ## memory, about 4 minutes; figures in issues are measured here; writes bench/results/*.json
 bench:
+	$(GO) test -run='^$$' -bench=ParseJob -benchtime=20x ./pipeline/
 	$(GO) test -run='^$$' -bench=. -benchtime=3s ./internal/bedrocksim/
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=20m ./bench/
 

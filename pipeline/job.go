@@ -213,6 +213,7 @@ func checkJob(sc *scanResult, jobID string) (Job, error) {
 		}
 		doc[m.key], raw[m.key] = v, m.raw
 	}
+	boundBeforeSchema(doc, raw, skip, &ps)
 	j := jobFrom(doc, raw)
 	j.Version, j.JobID = JobVersion, jobID
 
@@ -243,6 +244,29 @@ func checkJob(sc *scanResult, jobID string) (Job, error) {
 		return j, err
 	}
 	return j, nil
+}
+
+// boundBeforeSchema applies the limits that keep the schema validator's
+// work small, before it runs: a list over its item limit is cut to it (the
+// validator checks items for repeats, which costs the square of their
+// number), and an extract schema over its byte limit is not validated at all
+// (it would be checked against the draft 2020-12 metaschema, item by item).
+// Each is reported as the schema would; a message of SQS's 1 MiB then costs
+// the validator no more than a message within the limits.
+func boundBeforeSchema(doc map[string]any, raw map[string][]byte, skip map[string]bool, ps *problems) {
+	for key, limit := range map[string]int{"labels": MaxLabels, "fields": MaxFields} {
+		if arr, ok := doc[key].([]any); ok && len(arr) > limit {
+			ps.add(key, fmt.Sprintf("%s must have at most %d items, got %d", subject(joinKey("", key), ""), limit, len(arr)))
+			doc[key] = arr[:limit]
+		}
+	}
+	if b, ok := raw["schema"]; ok && len(b) > MaxSchemaBytes {
+		var compact bytes.Buffer
+		if json.Compact(&compact, b) == nil && compact.Len() > MaxSchemaBytes {
+			ps.add("schema", fmt.Sprintf(`"schema" is %d bytes compacted, more than %d`, compact.Len(), MaxSchemaBytes))
+			doc["schema"], skip["schema"] = nil, true
+		}
+	}
 }
 
 // jobFrom builds a Job from a decoded message by exact key; a value of the

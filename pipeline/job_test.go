@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 // jobWith is a valid summarize job's body with more members appended (or,
@@ -479,17 +478,15 @@ func TestValidateAgainst(t *testing.T) {
 	}
 }
 
-// A message of the largest size SQS takes, built to be slow to check, is
-// still checked in well under a second (a generous bound here, for shared
-// and race-instrumented runs): the scanner is linear in the message, paths
-// are rendered only for problems, and numbers are bounded before math/big
-// sees them.
-func TestParseJobWorstCaseIsBounded(t *testing.T) {
-	t.Parallel()
+// worstCases are messages of the largest size SQS takes, each built to be
+// slow to check: deep nesting, many numbers, strings or surrogates, one key
+// repeated, and an extract schema as large as a message.
+func worstCases() map[string][]byte {
 	const size = 1 << 20
 	list := func(item string) string {
 		return "[" + strings.TrimSuffix(strings.Repeat(item+",", size/(len(item)+1)), ",") + "]"
 	}
+	out := map[string][]byte{}
 	for name, labels := range map[string]string{
 		"deep nesting":  strings.Repeat("[", size/2) + strings.Repeat("]", size/2),
 		"deep objects":  strings.Repeat(`{"a":`, size/5) + "1" + strings.Repeat("}", size/5),
@@ -498,14 +495,48 @@ func TestParseJobWorstCaseIsBounded(t *testing.T) {
 		"duplicate key": "{" + strings.TrimSuffix(strings.Repeat(`"a":1,`, size/6), ",") + "}",
 		"surrogates":    list(`"\ud800"`),
 	} {
-		body := []byte(`{"version":"1","job_id":"a","task":"summarize","text":"x","labels":` + labels + `}`)
-		start := time.Now()
+		out[name] = []byte(`{"version":"1","job_id":"a","task":"summarize","text":"x","labels":` + labels + `}`)
+	}
+	out["schema required list"] = []byte(`{"version":"1","job_id":"a","task":"extract","text":"x","schema":{"type":"object","required":` +
+		list(`"a"`) + `}}`)
+	return out
+}
+
+// Each worst case is refused as an invalid job, not a crash or a hang. How
+// long each takes is measured by BenchmarkParseJobWorstCase (make bench),
+// not here: a timed test fails on a busy machine.
+func TestParseJobWorstCaseIsRefused(t *testing.T) {
+	t.Parallel()
+	for name, body := range worstCases() {
 		if _, err := ParseJob(body); !errors.Is(err, ErrInvalidJob) {
 			t.Errorf("%s: ParseJob = %v, want ErrInvalidJob", name, err)
 		}
-		if d := time.Since(start); d > 10*time.Second {
-			t.Errorf("%s: ParseJob took %s", name, d)
+	}
+}
+
+// BenchmarkParseJobWorstCase: the scanner is linear in the message, paths
+// are rendered only for problems, numbers are bounded before math/big sees
+// them, and lists and schemas over their limits are cut before the schema
+// validator runs; compare with BenchmarkParseJobTypical in the same run.
+func BenchmarkParseJobWorstCase(b *testing.B) {
+	for name, body := range worstCases() {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				_, _ = ParseJob(body)
+			}
+		})
+	}
+}
+
+// BenchmarkParseJobTypical is a valid classify job of a few hundred bytes.
+func BenchmarkParseJobTypical(b *testing.B) {
+	body := []byte(`{"version":"1","job_id":"ticket-7","task":"classify","text":"Hello support, our invoice for October charged us twice.",` +
+		`"labels":["billing","outage","feature request"],"metadata":{"tenant":"acme"}}`)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := ParseJob(body); err != nil {
+			b.Fatal(err)
 		}
-		t.Logf("%s: %s", name, time.Since(start))
 	}
 }
