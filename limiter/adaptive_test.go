@@ -90,19 +90,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	}
 }
 
-// pendingTimers is how many timers have not fired or stopped.
-func (c *fakeClock) pendingTimers() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, t := range c.timers {
-		if !t.done {
-			n++
-		}
-	}
-	return n
-}
-
 type acquired struct {
 	p   limiter.Permit
 	err error

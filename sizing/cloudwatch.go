@@ -165,9 +165,7 @@ func (s *CloudWatchSource) Series(ctx context.Context) (*Data, error) {
 			ms.Priced = false
 		}
 	}
-	for _, w := range slices.Sorted(maps.Keys(warn)) {
-		d.Warnings = append(d.Warnings, w)
-	}
+	d.Warnings = append(d.Warnings, slices.Sorted(maps.Keys(warn))...)
 	return b.build(d, start, end), nil
 }
 

@@ -25,9 +25,9 @@ import (
 // stamp; tests replace it.
 var sizingNow = time.Now
 
-// defaultSizingWindow is how far back --cloudwatch reads without --start: the
+// defaultSizingStart is how far back --cloudwatch reads without --start: the
 // sizing rule's 30 days, plus one so a partial first day still leaves 30.
-const defaultSizingWindow = 31 * 24 * time.Hour
+const defaultSizingStart = "31d"
 
 // listFlag collects a repeatable flag; each use may also hold a comma list.
 type listFlag []string
@@ -249,7 +249,7 @@ func parseWindow(start, end string, now time.Time) (from, to time.Time, err erro
 		}
 	}
 	if start == "" {
-		start = "31d"
+		start = defaultSizingStart
 	}
 	if from, err = parseWhen(start, to); err != nil {
 		return time.Time{}, time.Time{}, fmt.Errorf("--start: %w", err)
