@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,15 +68,20 @@ func ClaimKey(prefix, jobID string) string { return prefix + jobID + claimSuffix
 
 // claimRecord is a claim object's body.
 type claimRecord struct {
-	JobID  string    `json:"job_id"`
-	Worker string    `json:"worker"`
-	Until  time.Time `json:"lease_until"`
+	JobID  string `json:"job_id"`
+	Worker string `json:"worker"`
+	// Token is random per hold: a delivery that finds a claim after its own
+	// write's response was lost (the write landed; the SDK's retry got 412)
+	// knows the claim for its own by it.
+	Token string    `json:"token"`
+	Until time.Time `json:"lease_until"`
 }
 
 // heldClaim is a claim this delivery holds.
 type heldClaim struct {
 	key   string
 	jobID string
+	token string
 	stop  context.CancelFunc // stops renewal
 	done  chan struct{}      // closed when renewal has stopped
 	mu    sync.Mutex
@@ -131,13 +138,14 @@ func (p *Pipeline) enter(ctx context.Context, jobID string) (leave func(), waite
 // S3 trouble.
 func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID string) (*heldClaim, error) {
 	key := ClaimKey(p.cfg.ResultsPrefix, jobID)
+	token := newToken()
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.S3Timeout)
 	defer cancel()
 	// Three rounds cover a claim deleted, or taken over, between our reads.
 	for range 3 {
-		etag, err := p.putClaim(cctx, key, jobID, p.cfg.ClaimLease, "", true)
+		etag, err := p.putClaim(cctx, key, jobID, token, p.cfg.ClaimLease, "", true)
 		if err == nil {
-			return p.hold(ctx, log, key, jobID, etag), nil
+			return p.hold(ctx, log, key, jobID, token, etag), nil
 		}
 		if !preconditionFailed(err) {
 			return nil, p.claimError(ctx, key, err)
@@ -148,18 +156,28 @@ func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID string) (*
 			continue
 		case err != nil:
 			return nil, p.claimError(ctx, key, err)
+		case rec.Token == token:
+			// Our own write landed and its response was lost.
+			return p.hold(ctx, log, key, jobID, token, etag), nil
 		}
-		if now := p.now(); rec.Until.After(now) {
-			return nil, &claimBusy{jobID: jobID, worker: rec.Worker, until: rec.Until}
+		if until := p.leaseEnd(rec); until.After(p.now()) {
+			return nil, &claimBusy{jobID: jobID, worker: rec.Worker, until: until}
 		}
 		// The lease ended: its worker died or gave the job back.
-		etag, err = p.putClaim(cctx, key, jobID, p.cfg.ClaimLease, etag, false)
+		etag, err = p.putClaim(cctx, key, jobID, token, p.cfg.ClaimLease, etag, false)
+		if err != nil && preconditionFailed(err) {
+			// Another delivery took it first, or our write landed and its
+			// response was lost: the token tells.
+			if again, tag, rerr := p.readClaim(cctx, key); rerr == nil && again.Token == token {
+				etag, err = tag, nil
+			}
+		}
 		switch {
 		case err == nil:
 			if rec.Worker != "" {
 				log.Info("took over an ended claim", "previous_worker", rec.Worker, "lease_ended", rec.Until.UTC().Format(time.RFC3339))
 			}
-			return p.hold(ctx, log, key, jobID, etag), nil
+			return p.hold(ctx, log, key, jobID, token, etag), nil
 		case preconditionFailed(err), notFound(err):
 			continue // another delivery took it first, or it is gone: look again
 		default:
@@ -167,6 +185,28 @@ func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID string) (*
 		}
 	}
 	return nil, &claimBusy{jobID: jobID, worker: "another worker", until: p.now().Add(p.cfg.ClaimLease)}
+}
+
+// leaseEnd is when another delivery's claim ends, as far as this worker
+// trusts it: never later than one lease from now, so a worker whose clock
+// runs ahead (or a claim written by hand) cannot hold a job for longer than
+// a lease after its worker died.
+func (p *Pipeline) leaseEnd(rec claimRecord) time.Time {
+	return minTime(rec.Until, p.now().Add(p.cfg.ClaimLease))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// newToken is 16 random bytes in hex.
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
 }
 
 func (p *Pipeline) claimError(ctx context.Context, key string, err error) error {
@@ -180,8 +220,8 @@ func (p *Pipeline) claimError(ctx context.Context, key string, err error) error 
 // putClaim writes the claim with a lease of d from now: as a new object
 // (create), or over the version whose ETag is ifMatch. It returns the new
 // ETag.
-func (p *Pipeline) putClaim(ctx context.Context, key, jobID string, d time.Duration, ifMatch string, create bool) (string, error) {
-	body, err := json.Marshal(claimRecord{JobID: jobID, Worker: p.cfg.WorkerID, Until: p.now().Add(d).UTC()})
+func (p *Pipeline) putClaim(ctx context.Context, key, jobID, token string, d time.Duration, ifMatch string, create bool) (string, error) {
+	body, err := json.Marshal(claimRecord{JobID: jobID, Worker: p.cfg.WorkerID, Token: token, Until: p.now().Add(d).UTC()})
 	if err != nil {
 		return "", err
 	}
@@ -200,8 +240,16 @@ func (p *Pipeline) putClaim(ctx context.Context, key, jobID string, d time.Durat
 	if err != nil {
 		return "", err
 	}
+	if aws.ToString(out.ETag) == "" {
+		// Without an ETag the claim cannot be renewed or ended safely; S3
+		// always sends one, so this is a store without conditional writes.
+		return "", errNoETag
+	}
 	return aws.ToString(out.ETag), nil
 }
+
+// errNoETag is a store that answered a PutObject without an ETag.
+var errNoETag = errors.New("the object store returned no ETag: claims need S3's conditional writes (If-None-Match and If-Match)")
 
 // readClaim reads a claim and its ETag. An unreadable body counts as an
 // ended lease: a claim nobody can read must not hold a job forever.
@@ -224,9 +272,9 @@ func (p *Pipeline) readClaim(ctx context.Context, key string) (claimRecord, stri
 
 // hold starts renewing a claim every third of its lease until it is
 // dropped.
-func (p *Pipeline) hold(ctx context.Context, log *slog.Logger, key, jobID, etag string) *heldClaim {
+func (p *Pipeline) hold(ctx context.Context, log *slog.Logger, key, jobID, token, etag string) *heldClaim {
 	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	c := &heldClaim{key: key, jobID: jobID, etag: etag, stop: stop, done: make(chan struct{})}
+	c := &heldClaim{key: key, jobID: jobID, token: token, etag: etag, stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		t := time.NewTicker(p.cfg.ClaimLease / 3)
@@ -245,12 +293,22 @@ func (p *Pipeline) hold(ctx context.Context, log *slog.Logger, key, jobID, etag 
 	return c
 }
 
-// renew extends the lease, reporting whether to go on renewing.
+// renew extends the lease, reporting whether to go on renewing. Each try
+// is bounded by a third of the lease, so a stalled request cannot outlast
+// the lease it is renewing; the next tick tries again.
 func (p *Pipeline) renew(ctx context.Context, log *slog.Logger, c *heldClaim) bool {
 	etag, _ := c.tag()
-	wctx, cancel := context.WithTimeout(ctx, p.cfg.S3Timeout)
+	wctx, cancel := context.WithTimeout(ctx, min(p.cfg.S3Timeout, p.cfg.ClaimLease/3))
 	defer cancel()
-	next, err := p.putClaim(wctx, c.key, c.jobID, p.cfg.ClaimLease, etag, false)
+	next, err := p.putClaim(wctx, c.key, c.jobID, c.token, p.cfg.ClaimLease, etag, false)
+	if err != nil && (preconditionFailed(err) || notFound(err)) && ctx.Err() == nil {
+		// Either another delivery took the job, or our own renewal landed
+		// and its response was lost (the SDK's retry then got 412): the
+		// claim's token tells which.
+		if rec, tag, rerr := p.readClaim(wctx, c.key); rerr == nil && rec.Token == c.token {
+			next, err = tag, nil
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -289,7 +347,7 @@ func (p *Pipeline) drop(ctx context.Context, log *slog.Logger, c *heldClaim, rel
 	// A lease that ends now: the next delivery takes the claim over.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.S3Timeout)
 	defer cancel()
-	if _, err := p.putClaim(wctx, c.key, c.jobID, 0, etag, false); err != nil && !preconditionFailed(err) {
+	if _, err := p.putClaim(wctx, c.key, c.jobID, c.token, 0, etag, false); err != nil && !preconditionFailed(err) {
 		log.Warn("could not end the claim's lease; the next delivery waits until it ends", "error_code", errorCode(err),
 			"lease", p.cfg.ClaimLease.String())
 	}

@@ -3,6 +3,11 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,4 +47,131 @@ func TestPanicEndsTheClaim(t *testing.T) {
 	if r := u.result(t, "j1"); r.Status != StatusSucceeded {
 		t.Errorf("status %s, want succeeded", r.Status)
 	}
+}
+
+// A claim write that lands but whose response is lost reaches us as 412
+// (the SDK retries, and the retry's condition fails against our own
+// write). The claim's token tells our own claim from another delivery's,
+// so the job is neither deferred from itself nor run twice.
+func TestLostClaimResponsesAreRecognised(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	ctx := context.Background()
+
+	u := newUnit(t, nil, nil)
+	u.store.lostClaimPuts = 1
+	c, err := u.p.claim(ctx, log, "j1")
+	if err != nil {
+		t.Fatalf("claim after a lost create response: %v, want held", err)
+	}
+	u.store.lostClaimPuts = 1
+	if !u.p.renew(ctx, log, c) {
+		t.Fatal("renew after a lost renewal response: gave up, want renewed")
+	}
+	if _, lost := c.tag(); lost {
+		t.Error("the claim is marked lost, but nobody else took it")
+	}
+	if !u.p.renew(ctx, log, c) {
+		t.Error("the renewal after: gave up, want the ETag read back to be current")
+	}
+	u.p.drop(ctx, log, c, false)
+
+	// Another delivery's claim is still another's.
+	other := newUnit(t, nil, nil)
+	other.store = u.store
+	other.p.store = u.store
+	if _, err := other.p.claim(ctx, log, "j1"); err == nil {
+		t.Error("a second delivery took a live claim")
+	}
+}
+
+// A claim's lease is trusted for at most one lease from now: a worker
+// whose clock runs ahead, or a hand-written claim, cannot hold a job for
+// longer than a lease after its worker died.
+func TestClaimLeaseIsCapped(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, nil, func(c *Config) { c.ClaimLease = 30 * time.Second })
+	rec := claimRecord{JobID: "j1", Worker: "fast-clock", Token: "t", Until: u.p.now().Add(24 * time.Hour)}
+	body, _ := json.Marshal(rec)
+	u.store.objects["results/"+ClaimKey(DefaultResultsPrefix, "j1")] = body
+	u.store.etags = map[string]string{"results/" + ClaimKey(DefaultResultsPrefix, "j1"): `"x"`}
+	_, err := u.p.claim(context.Background(), slog.New(slog.NewJSONHandler(io.Discard, nil)), "j1")
+	b, ok := isClaimBusy(err)
+	if !ok {
+		t.Fatalf("claim = %v, want busy", err)
+	}
+	if limit := u.p.now().Add(30 * time.Second); b.until.After(limit) {
+		t.Errorf("busy until %s, want at most one lease from now (%s)", b.until, limit)
+	}
+}
+
+// A renewal that stalls gives up within a third of the lease, before the
+// lease it is renewing ends, and the next tick tries again.
+func TestStalledRenewalIsBoundedByTheLease(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, nil, func(c *Config) { c.ClaimLease = 3 * time.Second })
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	c, err := u.p.claim(context.Background(), log, "j1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.stop() // renew by hand below
+	<-c.done
+	u.store.mu.Lock()
+	u.store.stallClaims = true
+	u.store.mu.Unlock()
+	start := time.Now()
+	if !u.p.renew(context.Background(), log, c) {
+		t.Error("a stalled renewal gave up on the claim; want it kept for the next try")
+	}
+	if d := time.Since(start); d >= 3*time.Second {
+		t.Errorf("the stalled renewal took %s, the whole lease", d)
+	}
+}
+
+// Of several deliveries taking over one ended claim at the same time,
+// exactly one wins: the takeover is conditional on the ETag they read.
+func TestOneTakeoverWins(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, nil, nil)
+	key := "results/" + ClaimKey(DefaultResultsPrefix, "j1")
+	body, _ := json.Marshal(claimRecord{JobID: "j1", Worker: "dead", Token: "t", Until: u.p.now().Add(-time.Minute)})
+	u.store.objects[key] = body
+	u.store.etags = map[string]string{key: `"dead"`}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for i := range 8 {
+		w := newUnit(t, nil, func(c *Config) { c.WorkerID = fmt.Sprintf("w%d", i) })
+		w.p.store = u.store
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c, err := w.p.claim(context.Background(), log, "j1"); err == nil {
+				won.Add(1)
+				c.stop()
+				<-c.done
+			}
+		}()
+	}
+	wg.Wait()
+	if n := won.Load(); n != 1 {
+		t.Errorf("%d deliveries took the ended claim over, want exactly 1", n)
+	}
+}
+
+// A claim nobody can read (garbage, a half-written object) counts as an
+// ended lease: it must not hold a job for ever.
+func TestUnreadableClaimIsTakenOver(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, nil, nil)
+	key := "results/" + ClaimKey(DefaultResultsPrefix, "j1")
+	u.store.objects[key] = []byte("not a claim")
+	u.store.etags = map[string]string{key: `"garbage"`}
+	c, err := u.p.claim(context.Background(), slog.New(slog.NewJSONHandler(io.Discard, nil)), "j1")
+	if err != nil {
+		t.Fatalf("claim = %v, want the unreadable claim taken over", err)
+	}
+	c.stop()
+	<-c.done
 }

@@ -29,6 +29,10 @@ const (
 	DefaultClaimLease         = 60 * time.Second
 )
 
+// minClaimLease is the shortest claim lease: it is renewed every third of
+// itself, and each renewal is a request to S3 that must fit in that third.
+const minClaimLease = time.Second
+
 // maxReleaseDelay is SQS's longest visibility timeout (12 hours).
 const maxReleaseDelay = 12 * time.Hour
 
@@ -195,8 +199,8 @@ func (c Config) Validate() error {
 	if c.CallTimeout < 0 || c.S3Timeout < 0 || c.ResultWriteTimeout < 0 {
 		bad("call, S3 and result write timeouts: must not be negative (got %s, %s, %s)", c.CallTimeout, c.S3Timeout, c.ResultWriteTimeout)
 	}
-	if c.ClaimLease < 0 || c.ClaimLease > maxReleaseDelay {
-		bad("claim lease %s: must be positive and at most %s (SQS's longest delay)", c.ClaimLease, maxReleaseDelay)
+	if c.ClaimLease != 0 && (c.ClaimLease < minClaimLease || c.ClaimLease > maxReleaseDelay) {
+		bad("claim lease %s: must be between %s and %s (SQS's longest delay)", c.ClaimLease, minClaimLease, maxReleaseDelay)
 	}
 	r := c.Retry
 	if r.MaxAttempts < 0 {

@@ -66,6 +66,11 @@ type fakeStore struct {
 	claimPuts, claimGets int
 	etags                map[string]string
 	etag                 int
+	// lostClaimPuts is how many of the next claim writes land but answer
+	// 412, as the SDK's retry of a write whose response was lost does.
+	lostClaimPuts int
+	// stallClaims makes claim writes wait for their context to end.
+	stallClaims bool
 }
 
 // isClaim reports whether a key is a job's claim rather than a document or
@@ -86,7 +91,13 @@ func (s *fakeStore) claimGet(in *s3.GetObjectInput) (*s3.GetObjectOutput, error)
 }
 
 // claimPut stores a claim under S3's conditional-write rules.
-func (s *fakeStore) claimPut(in *s3.PutObjectInput) (*s3.PutObjectOutput, error) {
+func (s *fakeStore) claimPut(ctx context.Context, in *s3.PutObjectInput) (*s3.PutObjectOutput, error) {
+	s.mu.Lock()
+	stalled := s.stallClaims
+	s.mu.Unlock()
+	if stalled {
+		return nil, stall(ctx)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.claimPuts++
@@ -111,6 +122,10 @@ func (s *fakeStore) claimPut(in *s3.PutObjectInput) (*s3.PutObjectOutput, error)
 	s.etag++
 	s.objects[k] = b
 	s.etags[k] = fmt.Sprintf(`"%d"`, s.etag)
+	if s.lostClaimPuts > 0 {
+		s.lostClaimPuts--
+		return nil, failed
+	}
 	return &s3.PutObjectOutput{ETag: aws.String(s.etags[k])}, nil
 }
 
@@ -197,7 +212,7 @@ func (s *fakeStore) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ..
 
 func (s *fakeStore) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
 	if isClaim(in.Key) {
-		return s.claimPut(in)
+		return s.claimPut(ctx, in)
 	}
 	s.mu.Lock()
 	s.puts++

@@ -175,8 +175,8 @@ func TestConcurrentDeliveryWaitsForTheClaim(t *testing.T) {
 	first := e.rawResult("example-classify-0001")
 	err := e.p.Process(context.Background(), message(body))
 	var ra interface{ RetryAfter() time.Duration }
-	if !errors.As(err, &ra) || ra.RetryAfter() <= 0 || ra.RetryAfter() > pipeline.DefaultClaimLease+time.Second {
-		t.Fatalf("second delivery: %v, want a release until the first delivery's claim lease ends", err)
+	if !errors.As(err, &ra) || ra.RetryAfter() <= 0 || ra.RetryAfter() > pipeline.DefaultRetryReleaseDelay {
+		t.Fatalf("second delivery: %v, want a release until the first delivery's claim lease ends, at most the release delay", err)
 	}
 	if got := e.modelRequests(economyModel); got != 1 {
 		t.Errorf("model saw %d requests, want 1: the claim keeps the second delivery from calling it", got)
@@ -855,6 +855,10 @@ func TestGuardrailCoversEveryJobField(t *testing.T) {
 			{"label", pipeline.Job{Task: "classify", Text: doc, Labels: []string{"finance", bad.text}}},
 			{"field", pipeline.Job{Task: "extract", Text: doc, Fields: []string{"revenue", bad.text}}},
 			{"schema", pipeline.Job{Task: "extract", Text: doc, Schema: schemaWith(bad.text)}},
+			// The same words written as \u escapes: a model reads them as
+			// the words, so the guardrail must too.
+			{"schema as escapes", pipeline.Job{Task: "extract", Text: doc, Schema: json.RawMessage(
+				`{"type":"object","properties":{"total":{"type":"string","description":"` + escapeAll(bad.text) + `"}}}`)}},
 		}
 		for _, tc := range jobs {
 			t.Run(bad.name+" in "+tc.name, func(t *testing.T) {
@@ -878,6 +882,15 @@ func TestGuardrailCoversEveryJobField(t *testing.T) {
 			})
 		}
 	}
+}
+
+// escapeAll writes every character of s as a JSON \u escape.
+func escapeAll(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		fmt.Fprintf(&b, `\u%04x`, r)
+	}
+	return b.String()
 }
 
 // TestTieringCountsEveryPromptPart: a tiny document with a large schema or
@@ -944,5 +957,27 @@ func TestExtractAnswerMatchesTheJobSchema(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An input bucket that is also the results bucket still never serves a
+// result or a claim as a document: other jobs' results are other tenants'.
+func TestResultsAreNeverDocuments(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{cfg: func(c *pipeline.Config) { c.InputBuckets = append(c.InputBuckets, c.ResultsBucket) }})
+	e.process(readJob(t, "job-summarize.json"))
+	for _, key := range []string{"results/example-summarize-0001.json", "results/example-summarize-0001.claim"} {
+		id := "reads-" + strings.NewReplacer("/", "-", ".", "-").Replace(key)
+		e.process(jobBody(t, pipeline.Job{JobID: id, Task: "summarize", DocumentURI: "s3://" + e.results + "/" + key}))
+		r := e.result(id)
+		if r.Status != pipeline.StatusFailed || r.Error == nil || r.Error.Code != pipeline.CodeBucketNotAllowed {
+			t.Errorf("%s: status %s error %+v, want failed bucket_not_allowed", key, r.Status, r.Error)
+		}
+	}
+	// Other keys of that bucket are documents like any other.
+	putObject(t, e.s3, e.results, "docs/memo.txt", []byte("Memo for the board. The budget is approved."))
+	e.process(jobBody(t, pipeline.Job{JobID: "reads-memo", Task: "summarize", DocumentURI: "s3://" + e.results + "/docs/memo.txt"}))
+	if r := e.result("reads-memo"); r.Status != pipeline.StatusSucceeded {
+		t.Errorf("docs/memo.txt: status %s (%+v), want succeeded", r.Status, r.Error)
 	}
 }

@@ -187,7 +187,7 @@ func TestParseJobMessages(t *testing.T) {
 		{"schema with a relative $ref", schemaJob(`{"$ref":"other.json"}`),
 			`invalid job: "schema" refers to "https://tierq.invalid/job/other.json", outside itself; $ref and $schema may only point inside the schema (such as "#/$defs/name") or name draft 2020-12`},
 		{"schema that is a $ref loop", schemaJob(`{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"}`),
-			`invalid job: "schema" refers to itself in a loop ($ref), so it can check no answer`},
+			`invalid job: "schema.$defs.a" refers to itself in a loop ($ref), so it can check no answer`},
 		{"schema with a $ref to nothing", schemaJob(`{"$ref":"#/$defs/missing"}`), `invalid job: "schema" has a $ref that points to nothing inside it`},
 		{"schema with a bad regex", schemaJob(`{"properties":{"a":{"pattern":"(?<x>a)\\1"}}}`),
 			`invalid job: "schema.properties.a.pattern" is not a regular expression this worker can run: "(?<x>a)\\1"`},
@@ -538,5 +538,63 @@ func BenchmarkParseJobTypical(b *testing.B) {
 		if _, err := ParseJob(body); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// chainSchema is a $defs chain of n links, each referring to the next twice
+// through anyOf: the validator's work doubles with every link.
+func chainSchema(n int, keyword string) string {
+	var b strings.Builder
+	b.WriteString(`{"$ref":"#/$defs/d0","$defs":{`)
+	for i := range n {
+		fmt.Fprintf(&b, `"d%d":{"%s":[{"$ref":"#/$defs/d%d"},{"$ref":"#/$defs/d%d"}]},`, i, keyword, i+1, i+1)
+	}
+	fmt.Fprintf(&b, `"d%d":{"type":"string"}}}`, n)
+	return b.String()
+}
+
+// TestSchemaGraph: what compiling an extract schema does not catch. Loops
+// through in-place keywords at any depth and schemas whose checking work
+// explodes are refused; recursion through properties or items (a tree) is
+// a schema like any other; no subschema may name another draft.
+func TestSchemaGraph(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, schema string
+		want         string // "" when accepted
+	}{
+		{"a tree is recursive, not a loop", `{"$ref":"#/$defs/node","$defs":{"node":{"type":"object","properties":{"name":{"type":"string"},` +
+			`"children":{"type":"array","items":{"$ref":"#/$defs/node"}}}}}}`, ""},
+		{"a short chain", chainSchema(8, "anyOf"), ""},
+		{"an anyOf chain of 20 links", chainSchema(20, "anyOf"),
+			`"schema.$defs.d11" applies more than 2000 subschemas to one value ($ref, allOf, anyOf, oneOf ...), which would make checking an answer too slow`},
+		{"an allOf chain of 40 links", chainSchema(40, "allOf"),
+			`"schema.$defs.d31" applies more than 2000 subschemas to one value ($ref, allOf, anyOf, oneOf ...), which would make checking an answer too slow`},
+		{"a loop under a property", `{"type":"object","properties":{"a":{"$ref":"#/properties/a"}}}`,
+			`"schema.properties.a" refers to itself in a loop ($ref), so it can check no answer`},
+		{"a loop between two definitions, reached from a property", `{"properties":{"a":{"$ref":"#/$defs/x"}},"$defs":{"x":{"allOf":[{"$ref":"#/$defs/y"}]},"y":{"not":{"$ref":"#/$defs/x"}}}}`,
+			`"schema.$defs.x" refers to itself in a loop ($ref), so it can check no answer`},
+		{"a loop through an anchor", `{"properties":{"a":{"$anchor":"me","anyOf":[{"$ref":"#me"}]}}}`,
+			`"schema.properties.a" refers to itself in a loop ($ref), so it can check no answer`},
+		{"another draft inside", `{"$defs":{"a":{"$id":"https://x.example/a","$schema":"http://json-schema.org/draft-04/schema#"}}}`,
+			`"schema.$defs.a.$schema" names "http://json-schema.org/draft-04/schema#"; an extract schema is draft 2020-12 throughout`},
+		{"draft 2020-12 named inside", `{"$defs":{"a":{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"string"}}}`, ""},
+		{"a property called $ref is a name", `{"type":"object","properties":{"$ref":{"type":"string"},"$schema":{"type":"string"}}}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			doc, err := decodeValue([]byte(tt.schema))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := checkSchemaGraph(doc); got != tt.want {
+				t.Errorf("checkSchemaGraph:\n got %s\nwant %s", got, tt.want)
+			}
+			_, err = ParseJob([]byte(`{"version":"1","job_id":"j","task":"extract","text":"x","schema":` + tt.schema + `}`))
+			if (err == nil) != (tt.want == "") {
+				t.Errorf("ParseJob = %v; want accepted %v", err, tt.want == "")
+			}
+		})
 	}
 }

@@ -650,6 +650,15 @@ func (p *Pipeline) release(j *job, err error) error {
 		errors.As(err, &ra)
 	}
 	p.stats.released.Add(1)
+	if u := j.r.Usage; u.InputTokens+u.OutputTokens+u.CacheReadTokens+u.CacheWriteTokens > 0 || j.r.Cost.TotalUSD > 0 {
+		// Model calls were answered and paid for (an answer whose result
+		// could not be written, or a first tier's answer before a shutdown
+		// cut its escalation), and no result will say so: the next delivery
+		// starts again. A metrics line records them. Calls that failed are
+		// not billed and stay out, so throttling does not add a line per
+		// release.
+		p.emitUnrecorded(j, StatusReleased)
+	}
 	j.log.Warn("releasing job for a later retry", "tier", j.r.Tier, "model_id", j.r.ModelID,
 		"attempts", j.r.Attempts, "throttles", j.m.throttles, "retry_after", ra.RetryAfter().String(), "error", err)
 	return err
@@ -679,11 +688,7 @@ func (p *Pipeline) finish(ctx context.Context, j *job, key string) error {
 		// metrics with status superseded: sizing and dashboards see every
 		// call, and the result stays the other delivery's.
 		p.stats.superseded.Add(1)
-		line := newEMFLine(p.cfg.MetricsNamespace, r, j.m)
-		line.Status = StatusSuperseded
-		if err := p.emf.write(line); err != nil {
-			j.log.Error("metrics line lost", "error", err)
-		}
+		p.emitUnrecorded(j, StatusSuperseded)
 		j.log.Warn("result already written by another delivery; this delivery's model calls are recorded in metrics only",
 			"attempts", r.Attempts, "cost_usd", r.Cost.TotalUSD, "status", r.Status)
 		return nil
@@ -702,6 +707,24 @@ func (p *Pipeline) finish(ctx context.Context, j *job, key string) error {
 	}
 	j.log.Info("job finished", attrs...)
 	return nil
+}
+
+// emitUnrecorded writes the metrics line of a delivery whose model calls
+// no result records, with status superseded or released, so that every
+// call made appears in a result or a metric.
+func (p *Pipeline) emitUnrecorded(j *job, status string) {
+	r := *j.r
+	if r.Timings.FinishedAt.IsZero() {
+		fin := p.now().UTC()
+		r.Timings.FinishedAt = fin
+		r.Timings.TotalMs = max(fin.Sub(r.Timings.StartedAt).Milliseconds(), 0)
+		r.Timings.ModelMs = j.modelTime.Milliseconds()
+	}
+	line := newEMFLine(p.cfg.MetricsNamespace, &r, j.m)
+	line.Status = status
+	if err := p.emf.write(line); err != nil {
+		j.log.Error("metrics line lost", "error", err)
+	}
 }
 
 // Stats are counters since the pipeline was created.

@@ -332,8 +332,12 @@ func TestResultWriteFailureReleases(t *testing.T) {
 	if retryDelay(err) != DefaultRetryReleaseDelay {
 		t.Fatalf("Process = %v, want RetryAfter(%s)", err, DefaultRetryReleaseDelay)
 	}
-	if u.metrics.Len() != 0 {
-		t.Errorf("metrics %q, want none for an unwritten result", u.metrics)
+	// The answer was paid for and no result says so: one metrics line,
+	// marked released, records the call.
+	line := u.metrics.String()
+	if strings.Count(line, "\n") != 1 || !strings.Contains(line, `"Status":"released"`) || !strings.Contains(line, `"Attempts":1`) ||
+		strings.Contains(line, `"CostUSD":0,`) {
+		t.Errorf("metrics %q, want one released line with the paid call", line)
 	}
 }
 
@@ -440,6 +444,11 @@ func TestShutdownDuringEscalationReleases(t *testing.T) {
 	}
 	if u.store.puts != 0 {
 		t.Errorf("%d result writes, want none", u.store.puts)
+	}
+	// The economy answer was paid for; the next delivery starts again, so a
+	// metrics line is the only record of it.
+	if line := u.metrics.String(); !strings.Contains(line, `"Status":"released"`) || !strings.Contains(line, `"OutputTokens":100`) {
+		t.Errorf("metrics %q, want a released line with the first tier's paid answer", line)
 	}
 }
 

@@ -117,17 +117,37 @@ func jobParts(job Job, doc string) []string {
 		if len(job.Fields) > 0 {
 			params = append(params, "Fields: "+joinTrimmed(job.Fields))
 		}
-		if len(job.Schema) > 0 {
-			var compact bytes.Buffer
-			if json.Compact(&compact, job.Schema) == nil {
-				params = append(params, "JSON schema: "+compact.String())
-			}
+		if text, ok := schemaText(job.Schema); ok {
+			params = append(params, "JSON schema: "+text)
 		}
 	}
 	if len(params) == 0 {
 		return []string{doc}
 	}
 	return []string{strings.Join(params, "\n\n"), doc}
+}
+
+// schemaText is an extract schema as the model and the guardrail both read
+// it: decoded and encoded again, so that a \u escape in the message (which
+// a model reads as the character it stands for, but a guardrail reads as
+// six characters) arrives as its character; only the characters JSON must
+// escape stay escaped. Sending the message's bytes as they are would let
+// "\u0031\u0032\u0033-\u0034\u0035-..." carry an SSN past the guardrail.
+func schemaText(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 {
+		return "", false
+	}
+	v, err := decodeValue(raw)
+	if err != nil {
+		return "", false
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return "", false
+	}
+	return strings.TrimSuffix(b.String(), "\n"), true
 }
 
 // partsTokens estimates the input tokens of the user message: userIntro and

@@ -17,10 +17,16 @@ const (
 	StatusBlocked   = "blocked"
 )
 
-// StatusSuperseded is never a result's status: it marks the metrics line of
-// a delivery whose model calls were paid for but whose result lost to
-// another delivery's, so that every call made appears in metrics.
-const StatusSuperseded = "superseded"
+// Statuses that are never a result's, only a metrics line's: the line of a
+// delivery whose model calls were paid for but that wrote no result, so that
+// every call made appears in a result or a metric. Superseded: another
+// delivery's result was kept. Released: the job went back to the queue
+// (transient trouble after a call, or shutdown), and its next delivery
+// starts again.
+const (
+	StatusSuperseded = "superseded"
+	StatusReleased   = "released"
+)
 
 // Result is result v1, written once per job to
 // s3://{results bucket}/{prefix}{job_id}.json. The JSON Schema is

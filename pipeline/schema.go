@@ -92,6 +92,9 @@ func compileOutputSchema(raw []byte) (*jsonschema.Schema, string) {
 	if err != nil {
 		return nil, `"schema" is not JSON`
 	}
+	if problem := checkSchemaGraph(doc); problem != "" {
+		return nil, problem
+	}
 	c := newCompiler()
 	if err := c.AddResource(outputSchemaURL, doc); err != nil {
 		return nil, `"schema" does not compile: ` + truncate(err.Error(), 120)

@@ -112,9 +112,10 @@ func (p *Pipeline) writeResult(ctx context.Context, log *slog.Logger, key string
 			written = true
 			return nil
 		case preconditionFailed(err):
-			// After a failed attempt, the object may be our own write whose
-			// response was lost rather than another delivery's.
-			written = attempts > 1 && p.isOurs(ctx, bucket, key, body)
+			// The object may be our own write whose response was lost,
+			// after our failed attempt or inside the SDK's own retry of this
+			// one, rather than another delivery's; one GET tells.
+			written = p.isOurs(ctx, bucket, key, body)
 			return nil
 		}
 		code := errorCode(err)
@@ -211,6 +212,11 @@ func (p *Pipeline) loadDocument(ctx context.Context, log *slog.Logger, job Job) 
 			allowed = strings.Join(p.cfg.InputBuckets, ", ")
 		}
 		return "", fail(CodeBucketNotAllowed, nil, "bucket %q is not an allowed input bucket (allowed: %s)", bucket, allowed)
+	}
+	if bucket == p.cfg.ResultsBucket && strings.HasPrefix(key, p.cfg.ResultsPrefix) {
+		// An input bucket may also hold results; a job must still never read
+		// another job's result or claim, which the worker's role can read.
+		return "", fail(CodeBucketNotAllowed, nil, "%s is under the results prefix %q: results and claims are never documents", uri, p.cfg.ResultsPrefix)
 	}
 	// The timeout covers reading the body: the body streams on this context.
 	gctx, cancel := context.WithTimeout(ctx, p.cfg.S3Timeout)
