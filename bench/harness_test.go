@@ -28,6 +28,7 @@ import (
 	"github.com/tierq/tierq/internal/app"
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/demo"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
 )
@@ -95,8 +96,8 @@ func jobSet(n int, seed uint64) ([]benchJob, error) {
 		doc := document(rng, docTokens*4)
 		inst := fmt.Sprintf(benchInstructions, answer)
 		id := fmt.Sprintf("bench-%05d", i)
-		body, err := json.Marshal(pipeline.Job{
-			Version: pipeline.JobVersion, JobID: id, Task: tiering.TaskCustom,
+		body, err := json.Marshal(jobv1.Job{
+			Version: jobv1.JobVersion, JobID: id, Task: tiering.TaskCustom,
 			Instructions: inst, Text: doc, TierOverride: benchTier,
 		})
 		if err != nil {
@@ -258,7 +259,7 @@ func queueDepth(ctx context.Context, q *sqs.Client, url string) (int, error) {
 }
 
 // readResults reads every result object in bucket.
-func readResults(ctx context.Context, store *s3.Client, bucket string) ([]pipeline.Result, error) {
+func readResults(ctx context.Context, store *s3.Client, bucket string) ([]jobv1.Result, error) {
 	var keys []string
 	p := s3.NewListObjectsV2Paginator(store, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("results/")})
 	for p.HasMorePages() {
@@ -267,12 +268,12 @@ func readResults(ctx context.Context, store *s3.Client, bucket string) ([]pipeli
 			return nil, fmt.Errorf("list results: %w", err)
 		}
 		for _, o := range page.Contents {
-			if k := aws.ToString(o.Key); pipeline.IsResultKey(k) {
+			if k := aws.ToString(o.Key); jobv1.IsResultKey(k) {
 				keys = append(keys, k)
 			}
 		}
 	}
-	out := make([]pipeline.Result, len(keys))
+	out := make([]jobv1.Result, len(keys))
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, key := range keys {

@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/tierq/tierq/internal/demo"
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/tiering"
 )
 
@@ -98,7 +98,7 @@ func BenchmarkWorkerMemory(b *testing.B) {
 	}
 	bodies := make([][]byte, memMessages)
 	for i := range bodies {
-		bodies[i], err = json.Marshal(pipeline.Job{Version: pipeline.JobVersion, JobID: fmt.Sprintf("mem-%06d", i),
+		bodies[i], err = json.Marshal(jobv1.Job{Version: jobv1.JobVersion, JobID: fmt.Sprintf("mem-%06d", i),
 			Task: tiering.TaskSummarize, Text: strings.Repeat("The depot shipped the spring orders on time. ", 8)})
 		if err != nil {
 			b.Fatal(err)

@@ -24,7 +24,7 @@ import (
 	"github.com/tierq/tierq/internal/app"
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/demo"
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/worker"
 )
 
@@ -131,7 +131,7 @@ type run struct {
 	t0          time.Time
 	samples     []simSample // cumulative counters near the end of each minute
 	limits      []limitSample
-	results     []pipeline.Result
+	results     []jobv1.Result
 	workerStats []worker.Stats
 	queueLeft   int
 }
@@ -383,7 +383,7 @@ func (r *run) compute(meanSettled, meanReserve float64) figures {
 		if at.Before(r.t0) || k >= sc.Minutes {
 			continue // finished after the run's end, while draining
 		}
-		if res.Status != pipeline.StatusSucceeded {
+		if res.Status != jobv1.StatusSucceeded {
 			failed[k]++
 			continue
 		}
@@ -668,7 +668,7 @@ func BenchmarkThroughput(b *testing.B) {
 		}
 		for _, res := range r.results {
 			j, ok := byID[res.JobID]
-			if res.Status == pipeline.StatusSucceeded && (!ok || res.Usage.InputTokens != j.input || res.Usage.OutputTokens != j.output) {
+			if res.Status == jobv1.StatusSucceeded && (!ok || res.Usage.InputTokens != j.input || res.Usage.OutputTokens != j.output) {
 				rep.TokenMismatches++
 			}
 		}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -58,10 +57,6 @@ import (
 // claimSuffix ends a claim's key. Result keys end in ".json", so no job's
 // claim can be another job's result.
 const claimSuffix = ".claim"
-
-// IsResultKey reports whether an object key under the results prefix is a
-// result (ResultKey) rather than a claim (ClaimKey).
-func IsResultKey(key string) bool { return strings.HasSuffix(key, ".json") }
 
 // ClaimKey is the object key of a job's claim.
 func ClaimKey(prefix, jobID string) string { return prefix + jobID + claimSuffix }

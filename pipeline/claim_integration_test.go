@@ -24,6 +24,7 @@ import (
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/internal/testenv"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/pipeline"
 )
 
@@ -98,7 +99,7 @@ func TestClaimEndsWhenTheJobIsReleased(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.process(body) // would be deferred if the claim still held
-	if r := e.result("example-summarize-0001"); r.Status != pipeline.StatusSucceeded {
+	if r := e.result("example-summarize-0001"); r.Status != jobv1.StatusSucceeded {
 		t.Errorf("status %s, want succeeded on the second delivery", r.Status)
 	}
 }
@@ -111,7 +112,7 @@ func TestClaimOfADeadWorkerIsTakenOver(t *testing.T) {
 	stale := fmt.Sprintf(`{"job_id":"example-summarize-0001","worker":"dead","lease_until":%q}`, t0.Add(-time.Minute).Format(time.RFC3339Nano))
 	putObject(t, e.s3, e.results, pipeline.ClaimKey(pipeline.DefaultResultsPrefix, "example-summarize-0001"), []byte(stale))
 	e.process(readJob(t, "job-summarize.json"))
-	if r := e.result("example-summarize-0001"); r.Status != pipeline.StatusSucceeded {
+	if r := e.result("example-summarize-0001"); r.Status != jobv1.StatusSucceeded {
 		t.Errorf("status %s, want succeeded", r.Status)
 	}
 	live := fmt.Sprintf(`{"job_id":"example-classify-0001","worker":"alive","lease_until":%q}`, t0.Add(time.Hour).Format(time.RFC3339Nano))
@@ -183,7 +184,7 @@ func TestManyCopiesAcrossThreeWorkers(t *testing.T) {
 	for i := range jobs {
 		id := fmt.Sprintf("dup-%02d", i)
 		r := readResult(ctx, t, s3c, results, id)
-		if r.Status != pipeline.StatusSucceeded {
+		if r.Status != jobv1.StatusSucceeded {
 			t.Errorf("%s: status %s", id, r.Status)
 		}
 		attempts += r.Attempts
@@ -209,14 +210,14 @@ func createQueues(ctx context.Context, t *testing.T, c *sqs.Client, name string)
 	return aws.ToString(q.QueueUrl), aws.ToString(d.QueueUrl)
 }
 
-func readResult(ctx context.Context, t *testing.T, c *s3.Client, bucket, jobID string) pipeline.Result {
+func readResult(ctx context.Context, t *testing.T, c *s3.Client, bucket, jobID string) jobv1.Result {
 	t.Helper()
-	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(pipeline.ResultKey(pipeline.DefaultResultsPrefix, jobID))})
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(jobv1.ResultKey(pipeline.DefaultResultsPrefix, jobID))})
 	if err != nil {
 		t.Fatalf("result of %s: %v", jobID, err)
 	}
 	defer out.Body.Close()
-	var r pipeline.Result
+	var r jobv1.Result
 	if err := json.NewDecoder(out.Body).Decode(&r); err != nil {
 		t.Fatalf("result of %s: %v", jobID, err)
 	}

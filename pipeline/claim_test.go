@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/tierq/tierq/jobv1"
 )
 
 // panicky is a model client whose call panics, as a bug would.
@@ -27,7 +28,7 @@ func TestPanicEndsTheClaim(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, nil, func(c *Config) { c.ClaimLease = time.Hour })
 	u.p.conv = panicky{}
-	m := msg(t, Job{JobID: "j1", Task: "summarize", Text: shortDoc})
+	m := msg(t, jobv1.Job{JobID: "j1", Task: "summarize", Text: shortDoc})
 	func() {
 		defer func() { _ = recover() }()
 		_ = u.p.Process(context.Background(), m)
@@ -44,7 +45,7 @@ func TestPanicEndsTheClaim(t *testing.T) {
 	u.p.conv = u.conv
 	u.conv.replies = []reply{{out: answer("A summary.", "end_turn", 10, 3, nil)}}
 	u.process(t, m)
-	if r := u.result(t, "j1"); r.Status != StatusSucceeded {
+	if r := u.result(t, "j1"); r.Status != jobv1.StatusSucceeded {
 		t.Errorf("status %s, want succeeded", r.Status)
 	}
 }

@@ -2,13 +2,14 @@
 // in S3 and one CloudWatch EMF metrics line.
 //
 // Pipeline implements worker.Processor. For each message it parses job
-// message v1 (ParseJob), skips jobs whose result already exists, loads the
+// message v1 (jobv1.ParseJob), skips jobs whose result already exists,
+// claims the job so that one delivery calls the model (claim.go), loads the
 // document (inline, or from an allowed S3 bucket), chooses a tier
 // (package tiering), calls Bedrock Converse with the tier's guardrail under a
 // per-model limiter, escalates to the next tier when tiering says so, prices
 // every call, writes result v1 exactly once (PutObject If-None-Match: *) and
 // emits metrics. The job and result formats are the contract with upstream
-// and downstream; their JSON Schemas are JobSchema and ResultSchema.
+// and downstream, in package jobv1 with their JSON Schemas.
 //
 // Outcomes follow worker.Processor's error contract: nil when a result exists
 // (succeeded, failed or blocked: a job that can never succeed is answered
@@ -26,7 +27,8 @@
 //
 // It is not for: receiving or deleting SQS messages (package worker),
 // choosing tiers or prices (package tiering), or bounding concurrency
-// (package limiter). It depends on three small interfaces (Converser, Store,
+// (package limiter), nor for reading jobs or results without running them
+// (package jobv1). It depends on three small interfaces (Converser, Store,
 // Limiter) that the AWS SDK clients and limiter.Fixed satisfy, so tests run
 // it against emulators or hand-written fakes.
 package pipeline

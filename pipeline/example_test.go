@@ -17,6 +17,7 @@ import (
 
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/emulator"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
@@ -24,14 +25,14 @@ import (
 )
 
 func ExampleParseJob() {
-	_, err := pipeline.ParseJob([]byte(`{"version":"1","job_id":"ticket-7","task":"classify","text":"Refund please.","labels":["billing"]}`))
+	_, err := jobv1.ParseJob([]byte(`{"version":"1","job_id":"ticket-7","task":"classify","text":"Refund please.","labels":["billing"]}`))
 	// An invalid job still has a usable ID: it gets a failed result.
-	fmt.Println(errors.Is(err, pipeline.ErrInvalidJob))
+	fmt.Println(errors.Is(err, jobv1.ErrInvalidJob))
 	fmt.Println(err)
 
-	_, err = pipeline.ParseJob([]byte(`{"version":"1","job_id":"../../etc","task":"summarize","text":"x"}`))
+	_, err = jobv1.ParseJob([]byte(`{"version":"1","job_id":"../../etc","task":"summarize","text":"x"}`))
 	// A message without a usable job ID cannot get a result: it is dead-lettered.
-	fmt.Println(errors.Is(err, pipeline.ErrBadJobID))
+	fmt.Println(errors.Is(err, jobv1.ErrBadJobID))
 	// Output:
 	// true
 	// invalid job: labels: classify needs at least 2 labels
@@ -39,7 +40,7 @@ func ExampleParseJob() {
 }
 
 func ExampleResultKey() {
-	fmt.Println(pipeline.ResultKey(pipeline.DefaultResultsPrefix, "ticket-7"))
+	fmt.Println(jobv1.ResultKey(pipeline.DefaultResultsPrefix, "ticket-7"))
 	// Output: results/ticket-7.json
 }
 
@@ -88,13 +89,13 @@ func ExamplePipeline_Process() {
 	fmt.Println("Process:", err)
 
 	out, err := store.GetObject(ctx, &s3.GetObjectInput{
-		Bucket: aws.String(bucket), Key: aws.String(pipeline.ResultKey(pipeline.DefaultResultsPrefix, "ticket-7")),
+		Bucket: aws.String(bucket), Key: aws.String(jobv1.ResultKey(pipeline.DefaultResultsPrefix, "ticket-7")),
 	})
 	if err != nil {
 		panic(err)
 	}
 	defer out.Body.Close()
-	var r pipeline.Result
+	var r jobv1.Result
 	if err := json.NewDecoder(out.Body).Decode(&r); err != nil {
 		panic(err)
 	}

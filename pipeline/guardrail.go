@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/tiering"
 )
 
@@ -29,7 +30,7 @@ const (
 // end_turn, so a masked input is found only in the trace. Should Bedrock
 // intervene without a readable trace, the call counts as blocked: an answer
 // we cannot vouch for is not reported as a success.
-func guardrailOutcome(ref tiering.GuardrailRef, stop types.StopReason, trace *types.ConverseTrace) *GuardrailOutcome {
+func guardrailOutcome(ref tiering.GuardrailRef, stop types.StopReason, trace *types.ConverseTrace) *jobv1.GuardrailOutcome {
 	if !ref.Enabled() {
 		return nil
 	}
@@ -47,8 +48,8 @@ func guardrailOutcome(ref tiering.GuardrailRef, stop types.StopReason, trace *ty
 		}
 	}
 	o := a.outcome(ref)
-	if o.Action == GuardrailNone && stop == types.StopReasonGuardrailIntervened {
-		o.Action = GuardrailBlocked
+	if o.Action == jobv1.GuardrailNone && stop == types.StopReasonGuardrailIntervened {
+		o.Action = jobv1.GuardrailBlocked
 	}
 	return o
 }
@@ -139,13 +140,13 @@ func (a *assessor) block(policy string) {
 	a.policies[policy] = true
 }
 
-func (a *assessor) outcome(ref tiering.GuardrailRef) *GuardrailOutcome {
-	o := &GuardrailOutcome{ID: ref.ID, Version: ref.Version, Action: GuardrailNone, TextUnits: a.units}
+func (a *assessor) outcome(ref tiering.GuardrailRef) *jobv1.GuardrailOutcome {
+	o := &jobv1.GuardrailOutcome{ID: ref.ID, Version: ref.Version, Action: jobv1.GuardrailNone, TextUnits: a.units}
 	switch {
 	case a.blocked:
-		o.Action = GuardrailBlocked
+		o.Action = jobv1.GuardrailBlocked
 	case a.masked:
-		o.Action = GuardrailMasked
+		o.Action = jobv1.GuardrailMasked
 	}
 	o.Policies = sortedSet(a.policies)
 	o.PIITypes = sortedSet(a.pii)
@@ -157,7 +158,7 @@ func (a *assessor) outcome(ref tiering.GuardrailRef) *GuardrailOutcome {
 // mergeGuardrail combines the outcomes of a job's calls (escalation makes
 // more than one): the strongest action, the union of findings, the sum of
 // text units. The guardrail named is the last call's.
-func mergeGuardrail(acc, o *GuardrailOutcome) *GuardrailOutcome {
+func mergeGuardrail(acc, o *jobv1.GuardrailOutcome) *jobv1.GuardrailOutcome {
 	if acc == nil {
 		return o
 	}
@@ -178,16 +179,16 @@ type rank int
 
 func actionRank(a string) rank {
 	switch a {
-	case GuardrailBlocked:
+	case jobv1.GuardrailBlocked:
 		return 2
-	case GuardrailMasked:
+	case jobv1.GuardrailMasked:
 		return 1
 	}
 	return 0
 }
 
 func (r rank) String() string {
-	return [...]string{GuardrailNone, GuardrailMasked, GuardrailBlocked}[r]
+	return [...]string{jobv1.GuardrailNone, jobv1.GuardrailMasked, jobv1.GuardrailBlocked}[r]
 }
 
 func union(a, b []string) []string {

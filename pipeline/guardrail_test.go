@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/tiering"
 )
 
@@ -48,56 +49,56 @@ func TestGuardrailOutcome(t *testing.T) {
 		name  string
 		stop  types.StopReason
 		trace *types.ConverseTrace
-		want  GuardrailOutcome
+		want  jobv1.GuardrailOutcome
 	}{
 		{"no trace, no intervention", types.StopReasonEndTurn, nil,
-			GuardrailOutcome{Action: GuardrailNone}},
+			jobv1.GuardrailOutcome{Action: jobv1.GuardrailNone}},
 		{"intervened without a trace fails closed", types.StopReasonGuardrailIntervened, nil,
-			GuardrailOutcome{Action: GuardrailBlocked}},
+			jobv1.GuardrailOutcome{Action: jobv1.GuardrailBlocked}},
 		{"input PII masked, model answered", types.StopReasonEndTurn, trace(input(pii("EMAIL", anon)), nil),
-			GuardrailOutcome{Action: GuardrailMasked, Policies: []string{"sensitive_information"}, PIITypes: []string{"EMAIL:ANONYMIZED"}}},
+			jobv1.GuardrailOutcome{Action: jobv1.GuardrailMasked, Policies: []string{"sensitive_information"}, PIITypes: []string{"EMAIL:ANONYMIZED"}}},
 		{"output masked is intervened but not blocked", types.StopReasonGuardrailIntervened,
 			trace(input(types.GuardrailAssessment{}), output(pii("PHONE", anon))),
-			GuardrailOutcome{Action: GuardrailMasked, Policies: []string{"sensitive_information"}, PIITypes: []string{"PHONE:ANONYMIZED"}}},
+			jobv1.GuardrailOutcome{Action: jobv1.GuardrailMasked, Policies: []string{"sensitive_information"}, PIITypes: []string{"PHONE:ANONYMIZED"}}},
 		{"input SSN blocked", types.StopReasonGuardrailIntervened, trace(input(pii("US_SOCIAL_SECURITY_NUMBER", blocked)), nil),
-			GuardrailOutcome{Action: GuardrailBlocked, Policies: []string{"sensitive_information"}, PIITypes: []string{"US_SOCIAL_SECURITY_NUMBER:BLOCKED"}}},
+			jobv1.GuardrailOutcome{Action: jobv1.GuardrailBlocked, Policies: []string{"sensitive_information"}, PIITypes: []string{"US_SOCIAL_SECURITY_NUMBER:BLOCKED"}}},
 		{"mask and block: block wins", types.StopReasonGuardrailIntervened,
 			trace(input(pii("EMAIL", anon)), output(pii("CREDIT_DEBIT_CARD_NUMBER", blocked))),
-			GuardrailOutcome{Action: GuardrailBlocked, Policies: []string{"sensitive_information"},
+			jobv1.GuardrailOutcome{Action: jobv1.GuardrailBlocked, Policies: []string{"sensitive_information"},
 				PIITypes: []string{"CREDIT_DEBIT_CARD_NUMBER:BLOCKED", "EMAIL:ANONYMIZED"}}},
 		{"detected but not acted on", types.StopReasonEndTurn,
 			trace(input(pii("EMAIL", types.GuardrailSensitiveInformationPolicyActionNone)), nil),
-			GuardrailOutcome{Action: GuardrailNone}},
+			jobv1.GuardrailOutcome{Action: jobv1.GuardrailNone}},
 		{"regex masked", types.StopReasonEndTurn, trace(input(types.GuardrailAssessment{
 			SensitiveInformationPolicy: &types.GuardrailSensitiveInformationPolicyAssessment{
 				Regexes: []types.GuardrailRegexFilter{{Name: aws.String("employee-id"), Action: anon}}}}), nil),
-			GuardrailOutcome{Action: GuardrailMasked, Policies: []string{"sensitive_information"}, PIITypes: []string{"employee-id:ANONYMIZED"}}},
+			jobv1.GuardrailOutcome{Action: jobv1.GuardrailMasked, Policies: []string{"sensitive_information"}, PIITypes: []string{"employee-id:ANONYMIZED"}}},
 		{"denied topic in the answer", types.StopReasonGuardrailIntervened, trace(nil, output(types.GuardrailAssessment{
 			TopicPolicy: &types.GuardrailTopicPolicyAssessment{Topics: []types.GuardrailTopic{
 				{Name: aws.String("Weapons"), Type: types.GuardrailTopicTypeDeny, Action: types.GuardrailTopicPolicyActionBlocked}}}})),
-			GuardrailOutcome{Action: GuardrailBlocked, Policies: []string{"topic"}, Topics: []string{"Weapons"}}},
+			jobv1.GuardrailOutcome{Action: jobv1.GuardrailBlocked, Policies: []string{"topic"}, Topics: []string{"Weapons"}}},
 		{"prompt attack", types.StopReasonGuardrailIntervened, trace(input(types.GuardrailAssessment{
 			ContentPolicy: &types.GuardrailContentPolicyAssessment{Filters: []types.GuardrailContentFilter{
 				{Type: types.GuardrailContentFilterTypePromptAttack, Confidence: types.GuardrailContentFilterConfidenceHigh,
 					Action: types.GuardrailContentPolicyActionBlocked}}}}), nil),
-			GuardrailOutcome{Action: GuardrailBlocked, Policies: []string{"content"}, Filters: []string{"PROMPT_ATTACK"}}},
+			jobv1.GuardrailOutcome{Action: jobv1.GuardrailBlocked, Policies: []string{"content"}, Filters: []string{"PROMPT_ATTACK"}}},
 		{"content filter that did not act", types.StopReasonEndTurn, trace(input(types.GuardrailAssessment{
 			ContentPolicy: &types.GuardrailContentPolicyAssessment{Filters: []types.GuardrailContentFilter{
 				{Type: types.GuardrailContentFilterTypeHate, Action: types.GuardrailContentPolicyActionNone}}}}), nil),
-			GuardrailOutcome{Action: GuardrailNone}},
+			jobv1.GuardrailOutcome{Action: jobv1.GuardrailNone}},
 		{"custom and managed words", types.StopReasonGuardrailIntervened, trace(input(types.GuardrailAssessment{
 			WordPolicy: &types.GuardrailWordPolicyAssessment{
 				CustomWords:      []types.GuardrailCustomWord{{Match: aws.String("x"), Action: types.GuardrailWordPolicyActionBlocked}},
 				ManagedWordLists: []types.GuardrailManagedWord{{Type: types.GuardrailManagedWordTypeProfanity, Action: types.GuardrailWordPolicyActionBlocked}},
 			}}), nil),
-			GuardrailOutcome{Action: GuardrailBlocked, Policies: []string{"word"}}},
+			jobv1.GuardrailOutcome{Action: jobv1.GuardrailBlocked, Policies: []string{"word"}}},
 		{"contextual grounding", types.StopReasonGuardrailIntervened, trace(nil, output(types.GuardrailAssessment{
 			ContextualGroundingPolicy: &types.GuardrailContextualGroundingPolicyAssessment{Filters: []types.GuardrailContextualGroundingFilter{
 				{Type: types.GuardrailContextualGroundingFilterTypeGrounding, Action: types.GuardrailContextualGroundingPolicyActionBlocked}}}})),
-			GuardrailOutcome{Action: GuardrailBlocked, Policies: []string{"contextual_grounding"}, Filters: []string{"GROUNDING"}}},
+			jobv1.GuardrailOutcome{Action: jobv1.GuardrailBlocked, Policies: []string{"contextual_grounding"}, Filters: []string{"GROUNDING"}}},
 		{"text units from input and every output assessment", types.StopReasonEndTurn,
 			trace(input(withUnits), map[string][]types.GuardrailAssessment{"gr-1": {outUnits, outUnits}, "gr-other": {outUnits}}),
-			GuardrailOutcome{Action: GuardrailMasked, Policies: []string{"sensitive_information"}, PIITypes: []string{"EMAIL:ANONYMIZED"},
+			jobv1.GuardrailOutcome{Action: jobv1.GuardrailMasked, Policies: []string{"sensitive_information"}, PIITypes: []string{"EMAIL:ANONYMIZED"},
 				TextUnits: tiering.GuardrailUnits{Content: 1, Topics: 5, SensitiveInfo: 6, Word: 7}}},
 	}
 	for _, tt := range tests {
@@ -122,12 +123,12 @@ func TestGuardrailOutcomeWithoutGuardrail(t *testing.T) {
 
 func TestMergeGuardrail(t *testing.T) {
 	t.Parallel()
-	a := &GuardrailOutcome{ID: "g", Version: "1", Action: GuardrailMasked, Policies: []string{"sensitive_information"},
+	a := &jobv1.GuardrailOutcome{ID: "g", Version: "1", Action: jobv1.GuardrailMasked, Policies: []string{"sensitive_information"},
 		PIITypes: []string{"EMAIL:ANONYMIZED"}, TextUnits: tiering.GuardrailUnits{Content: 1, SensitiveInfo: 2}}
-	b := &GuardrailOutcome{ID: "g", Version: "1", Action: GuardrailNone, Policies: []string{"topic"}, Topics: []string{"Weapons"},
+	b := &jobv1.GuardrailOutcome{ID: "g", Version: "1", Action: jobv1.GuardrailNone, Policies: []string{"topic"}, Topics: []string{"Weapons"},
 		TextUnits: tiering.GuardrailUnits{Content: 1, Topics: 3, SensitiveInfo: 2}}
 	got := mergeGuardrail(a, b)
-	want := &GuardrailOutcome{ID: "g", Version: "1", Action: GuardrailMasked, Policies: []string{"sensitive_information", "topic"},
+	want := &jobv1.GuardrailOutcome{ID: "g", Version: "1", Action: jobv1.GuardrailMasked, Policies: []string{"sensitive_information", "topic"},
 		PIITypes: []string{"EMAIL:ANONYMIZED"}, Topics: []string{"Weapons"}, TextUnits: tiering.GuardrailUnits{Content: 2, Topics: 3, SensitiveInfo: 4}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("merge\n got %+v\nwant %+v", got, want)

@@ -23,6 +23,7 @@ import (
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/internal/testenv"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
@@ -224,10 +225,10 @@ func message(body []byte) worker.Message {
 }
 
 // jobBody encodes a job, filling version and job_id when empty.
-func jobBody(t testing.TB, j pipeline.Job) []byte {
+func jobBody(t testing.TB, j jobv1.Job) []byte {
 	t.Helper()
 	if j.Version == "" {
-		j.Version = pipeline.JobVersion
+		j.Version = jobv1.JobVersion
 	}
 	if j.JobID == "" {
 		j.JobID = "job-0001"
@@ -251,7 +252,7 @@ func (e *env) process(body []byte) {
 func (e *env) rawResult(jobID string) []byte {
 	e.t.Helper()
 	out, err := e.s3.GetObject(context.Background(), &s3.GetObjectInput{
-		Bucket: aws.String(e.results), Key: aws.String(pipeline.ResultKey(pipeline.DefaultResultsPrefix, jobID)),
+		Bucket: aws.String(e.results), Key: aws.String(jobv1.ResultKey(pipeline.DefaultResultsPrefix, jobID)),
 	})
 	if err != nil {
 		var nf interface{ ErrorCode() string }
@@ -271,13 +272,13 @@ func (e *env) rawResult(jobID string) []byte {
 	return b
 }
 
-func (e *env) result(jobID string) pipeline.Result {
+func (e *env) result(jobID string) jobv1.Result {
 	e.t.Helper()
 	b := e.rawResult(jobID)
 	if b == nil {
 		e.t.Fatalf("job %s has no result", jobID)
 	}
-	var r pipeline.Result
+	var r jobv1.Result
 	if err := json.Unmarshal(b, &r); err != nil {
 		e.t.Fatalf("result of %s: %v", jobID, err)
 	}

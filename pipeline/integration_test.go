@@ -20,6 +20,7 @@ import (
 
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/emulator"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
@@ -33,14 +34,14 @@ func TestTasksEndToEnd(t *testing.T) {
 	tests := []struct {
 		file   string
 		golden string // result golden, or "" for none
-		check  func(t *testing.T, job pipeline.Job, r pipeline.Result)
+		check  func(t *testing.T, job jobv1.Job, r jobv1.Result)
 	}{
-		{"job-summarize.json", "result-succeeded-summarize.json", func(t *testing.T, job pipeline.Job, r pipeline.Result) {
+		{"job-summarize.json", "result-succeeded-summarize.json", func(t *testing.T, job jobv1.Job, r jobv1.Result) {
 			if n := len(r.Output.Text); n == 0 || n >= len(job.Text) {
 				t.Errorf("summary has %d bytes, document %d: want shorter and non-empty", n, len(job.Text))
 			}
 		}},
-		{"job-classify.json", "", func(t *testing.T, job pipeline.Job, r pipeline.Result) {
+		{"job-classify.json", "", func(t *testing.T, job jobv1.Job, r jobv1.Result) {
 			if !slices.Contains(job.Labels, r.Output.Text) {
 				t.Errorf("output %q is not one of the labels %q", r.Output.Text, job.Labels)
 			}
@@ -48,7 +49,7 @@ func TestTasksEndToEnd(t *testing.T) {
 				t.Errorf("output %q, want billing for a duplicate charge", r.Output.Text)
 			}
 		}},
-		{"job-extract.json", "result-succeeded-extract.json", func(t *testing.T, job pipeline.Job, r pipeline.Result) {
+		{"job-extract.json", "result-succeeded-extract.json", func(t *testing.T, job jobv1.Job, r jobv1.Result) {
 			var got map[string]any
 			if err := json.Unmarshal(r.Output.JSON, &got); err != nil {
 				t.Fatalf("output.json %q: %v", r.Output.JSON, err)
@@ -62,7 +63,7 @@ func TestTasksEndToEnd(t *testing.T) {
 				}
 			}
 		}},
-		{"job-extract-schema.json", "", func(t *testing.T, job pipeline.Job, r pipeline.Result) {
+		{"job-extract-schema.json", "", func(t *testing.T, job jobv1.Job, r jobv1.Result) {
 			var got map[string]any
 			if err := json.Unmarshal(r.Output.JSON, &got); err != nil {
 				t.Fatalf("output.json %q: %v", r.Output.JSON, err)
@@ -71,7 +72,7 @@ func TestTasksEndToEnd(t *testing.T) {
 				t.Errorf("output.json = %v, want the schema's two properties", got)
 			}
 		}},
-		{"job-custom.json", "", func(t *testing.T, job pipeline.Job, r pipeline.Result) {
+		{"job-custom.json", "", func(t *testing.T, job jobv1.Job, r jobv1.Result) {
 			if strings.TrimSpace(r.Output.Text) == "" || r.Output.JSON != nil {
 				t.Errorf("output = %+v, want text only", r.Output)
 			}
@@ -82,20 +83,20 @@ func TestTasksEndToEnd(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOpts{})
 			body := readJob(t, tt.file)
-			job, err := pipeline.ParseJob(body)
+			job, err := jobv1.ParseJob(body)
 			if err != nil {
 				t.Fatal(err)
 			}
 			e.process(body)
 			r := e.result(job.JobID)
-			if r.Status != pipeline.StatusSucceeded || r.Error != nil {
+			if r.Status != jobv1.StatusSucceeded || r.Error != nil {
 				t.Fatalf("status %s, error %+v; want succeeded", r.Status, r.Error)
 			}
 			if r.Task != job.Task || r.Attempts != 1 || r.Output == nil || r.Tier == "" || r.ModelID == "" {
 				t.Errorf("result = task %q attempts %d output %v tier %q model %q; want task %q, 1 attempt, an output and a tier",
 					r.Task, r.Attempts, r.Output, r.Tier, r.ModelID, job.Task)
 			}
-			if r.Guardrail == nil || r.Guardrail.Action != pipeline.GuardrailNone || r.Guardrail.ID != bedrocksim.DefaultGuardrailID {
+			if r.Guardrail == nil || r.Guardrail.Action != jobv1.GuardrailNone || r.Guardrail.ID != bedrocksim.DefaultGuardrailID {
 				t.Errorf("guardrail = %+v, want tierq-default with action none", r.Guardrail)
 			}
 			// Usage is what the simulator counted; cost is the tier's price of it.
@@ -223,7 +224,7 @@ func TestSupersededCallsAppearInMetrics(t *testing.T) {
 		t.Error("the second delivery overwrote the result")
 	}
 	lines := e.metricLines()
-	if len(lines) != 2 || lines[0].Status != pipeline.StatusSucceeded || lines[1].Status != pipeline.StatusSuperseded {
+	if len(lines) != 2 || lines[0].Status != jobv1.StatusSucceeded || lines[1].Status != jobv1.StatusSuperseded {
 		t.Fatalf("metrics = %+v, want the job's line and a superseded line for the second call", lines)
 	}
 	if lines[1].CostUSD <= 0 || lines[1].Attempts != 1 {
@@ -248,7 +249,7 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 	})
 	e.process(readJob(t, "job-summarize.json"))
 	r := e.result("example-summarize-0001")
-	if r.Status != pipeline.StatusSucceeded {
+	if r.Status != jobv1.StatusSucceeded {
 		t.Fatalf("status %s (%+v), want succeeded", r.Status, r.Error)
 	}
 	st := e.sim.Stats().Models[economyModel]
@@ -298,7 +299,7 @@ func TestRetriesExhaustedReleaseWithoutResult(t *testing.T) {
 				cfg: func(c *pipeline.Config) { c.Retry.MaxAttempts = 3; c.Retry.MaxSnooze = 50 * time.Millisecond },
 			})
 			if tt.throttle {
-				e.process(jobBody(t, pipeline.Job{JobID: "warm-up", Task: "summarize", Text: "Use up the one request."}))
+				e.process(jobBody(t, jobv1.Job{JobID: "warm-up", Task: "summarize", Text: "Use up the one request."}))
 			}
 			before := e.modelRequests(economyModel)
 			err := e.p.Process(context.Background(), message(readJob(t, "job-summarize.json")))
@@ -368,7 +369,7 @@ func TestPermanentModelErrorsWriteFailedResults(t *testing.T) {
 			e := newEnv(t, envOpts{sim: tt.sim, tiers: tt.tiers})
 			e.process(readJob(t, "job-summarize.json"))
 			r := e.result("example-summarize-0001")
-			if r.Status != pipeline.StatusFailed || r.Error == nil || r.Error.Code != tt.code {
+			if r.Status != jobv1.StatusFailed || r.Error == nil || r.Error.Code != tt.code {
 				t.Fatalf("status %s error %+v, want failed %s", r.Status, r.Error, tt.code)
 			}
 			if !strings.Contains(r.Error.Message, tt.contains) {
@@ -392,20 +393,20 @@ func TestGuardrail(t *testing.T) {
 	t.Run("SSN blocks", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, envOpts{})
-		body := jobBody(t, pipeline.Job{JobID: "example-blocked-0001", Task: "summarize",
+		body := jobBody(t, jobv1.Job{JobID: "example-blocked-0001", Task: "summarize",
 			Text:     "Employee record. Name: Jordan Lee. SSN: 123-45-6789. Start date 2024-02-01. Department: Finance.",
 			Metadata: map[string]string{"tenant": "acme"}})
 		e.process(body)
 		raw := e.rawResult("example-blocked-0001")
-		var r pipeline.Result
+		var r jobv1.Result
 		if err := json.Unmarshal(raw, &r); err != nil {
 			t.Fatal(err)
 		}
-		if r.Status != pipeline.StatusBlocked || r.Error != nil {
+		if r.Status != jobv1.StatusBlocked || r.Error != nil {
 			t.Fatalf("status %s error %+v, want blocked without error", r.Status, r.Error)
 		}
 		g := r.Guardrail
-		if g == nil || g.Action != pipeline.GuardrailBlocked || !slices.Contains(g.PIITypes, "US_SOCIAL_SECURITY_NUMBER:BLOCKED") ||
+		if g == nil || g.Action != jobv1.GuardrailBlocked || !slices.Contains(g.PIITypes, "US_SOCIAL_SECURITY_NUMBER:BLOCKED") ||
 			!slices.Contains(g.Policies, "sensitive_information") {
 			t.Errorf("guardrail = %+v, want blocked by sensitive_information US_SOCIAL_SECURITY_NUMBER:BLOCKED", g)
 		}
@@ -435,15 +436,15 @@ func TestGuardrail(t *testing.T) {
 	t.Run("e-mail is masked", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, envOpts{})
-		body := jobBody(t, pipeline.Job{JobID: "masked-0001", Task: "summarize",
+		body := jobBody(t, jobv1.Job{JobID: "masked-0001", Task: "summarize",
 			Text: "Support ticket. The customer wrote from jane.doe@example.com about a late delivery. They want a refund. The parcel left the warehouse on Monday."})
 		e.process(body)
 		raw := e.rawResult("masked-0001")
 		r := e.result("masked-0001")
-		if r.Status != pipeline.StatusSucceeded {
+		if r.Status != jobv1.StatusSucceeded {
 			t.Fatalf("status %s (%+v), want succeeded: masking is not a block", r.Status, r.Error)
 		}
-		if g := r.Guardrail; g == nil || g.Action != pipeline.GuardrailMasked || !slices.Equal(g.PIITypes, []string{"EMAIL:ANONYMIZED"}) {
+		if g := r.Guardrail; g == nil || g.Action != jobv1.GuardrailMasked || !slices.Equal(g.PIITypes, []string{"EMAIL:ANONYMIZED"}) {
 			t.Errorf("guardrail = %+v, want masked EMAIL:ANONYMIZED", r.Guardrail)
 		}
 		if strings.Contains(string(raw), "jane.doe@example.com") {
@@ -484,7 +485,7 @@ func TestDocumentByReference(t *testing.T) {
 			e := newEnv(t, envOpts{cfg: func(c *pipeline.Config) { c.MaxDocumentBytes = tt.maxBytes }})
 			putObject(t, e.s3, e.docs, "reports/q3.txt", doc)
 			putObject(t, e.s3, e.docs, "reports/binary.bin", []byte{0xff, 0xfe, 'a', 0xc3})
-			var job pipeline.Job
+			var job jobv1.Job
 			if err := json.Unmarshal(readJob(t, "job-by-reference.json"), &job); err != nil {
 				t.Fatal(err)
 			}
@@ -493,12 +494,12 @@ func TestDocumentByReference(t *testing.T) {
 			e.process(jobBody(t, job))
 			r := e.result(job.JobID)
 			if tt.code == "" {
-				if r.Status != pipeline.StatusSucceeded || r.Tier != "standard" {
+				if r.Status != jobv1.StatusSucceeded || r.Tier != "standard" {
 					t.Fatalf("status %s tier %s (%+v), want succeeded on the hinted standard tier", r.Status, r.Tier, r.Error)
 				}
 				return
 			}
-			if r.Status != pipeline.StatusFailed || r.Error == nil || r.Error.Code != tt.code {
+			if r.Status != jobv1.StatusFailed || r.Error == nil || r.Error.Code != tt.code {
 				t.Fatalf("status %s error %+v, want failed %s", r.Status, r.Error, tt.code)
 			}
 			for _, s := range tt.contains {
@@ -525,11 +526,11 @@ func TestMessagesThatAreNotJobsAreDeadLettered(t *testing.T) {
 		name, body, reason string
 		sentinel           error
 	}{
-		{"not JSON", `hello`, "not a JSON job object", pipeline.ErrMalformed},
-		{"JSON array", `[1,2]`, "not a JSON job object", pipeline.ErrMalformed},
-		{"version 2", `{"version":"2","job_id":"a","task":"summarize","text":"x"}`, `unsupported job version "2"`, pipeline.ErrUnsupportedVersion},
-		{"no version", `{"job_id":"a","task":"summarize","text":"x"}`, "version is missing", pipeline.ErrUnsupportedVersion},
-		{"job_id climbs folders", `{"version":"1","job_id":"../x","task":"summarize","text":"x"}`, "invalid job_id", pipeline.ErrBadJobID},
+		{"not JSON", `hello`, "not a JSON job object", jobv1.ErrMalformed},
+		{"JSON array", `[1,2]`, "not a JSON job object", jobv1.ErrMalformed},
+		{"version 2", `{"version":"2","job_id":"a","task":"summarize","text":"x"}`, `unsupported job version "2"`, jobv1.ErrUnsupportedVersion},
+		{"no version", `{"job_id":"a","task":"summarize","text":"x"}`, "version is missing", jobv1.ErrUnsupportedVersion},
+		{"job_id climbs folders", `{"version":"1","job_id":"../x","task":"summarize","text":"x"}`, "invalid job_id", jobv1.ErrBadJobID},
 	}
 	e := newEnv(t, envOpts{})
 	for _, tt := range tests {
@@ -565,11 +566,11 @@ func TestInvalidJobWritesFailedResult(t *testing.T) {
 	body := `{"version":"1","job_id":"example-failed-0001","task":"classify","labels":["billing"],"metadata":{"tenant":"acme"}}`
 	e.process([]byte(body))
 	raw := e.rawResult("example-failed-0001")
-	var r pipeline.Result
+	var r jobv1.Result
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatal(err)
 	}
-	if r.Status != pipeline.StatusFailed || r.Error == nil || r.Error.Code != "invalid_job" {
+	if r.Status != jobv1.StatusFailed || r.Error == nil || r.Error.Code != "invalid_job" {
 		t.Fatalf("status %s error %+v, want failed invalid_job", r.Status, r.Error)
 	}
 	for _, s := range []string{"text or document_uri: one is required", "labels: classify needs at least 2 labels"} {
@@ -590,9 +591,9 @@ func TestTooLargeForEveryTier(t *testing.T) {
 			c.Tiers[i].ContextWindow = c.Tiers[i].MaxOutputTokens + 10
 		}
 	}})
-	e.process(jobBody(t, pipeline.Job{Task: "summarize", Text: strings.Repeat("A long document. ", 20)}))
+	e.process(jobBody(t, jobv1.Job{Task: "summarize", Text: strings.Repeat("A long document. ", 20)}))
 	r := e.result("job-0001")
-	if r.Status != pipeline.StatusFailed || r.Error.Code != "too_large_for_tiers" || r.Attempts != 0 {
+	if r.Status != jobv1.StatusFailed || r.Error.Code != "too_large_for_tiers" || r.Attempts != 0 {
 		t.Errorf("status %s error %+v attempts %d, want failed too_large_for_tiers without a call", r.Status, r.Error, r.Attempts)
 	}
 }
@@ -602,16 +603,16 @@ func TestEscalation(t *testing.T) {
 	e := newEnv(t, envOpts{tiers: func(c *tiering.Config) {
 		c.Tiers[0].MaxOutputTokens = 64 // economy answers stop at max_tokens
 	}})
-	body := jobBody(t, pipeline.Job{JobID: "example-escalated-0001", Task: "summarize",
+	body := jobBody(t, jobv1.Job{JobID: "example-escalated-0001", Task: "summarize",
 		Text:     "Incident report. The checkout service failed for forty minutes after a configuration change. [[sim:output_tokens=100]]",
 		Metadata: map[string]string{"tenant": "acme"}})
 	e.process(body)
 	raw := e.rawResult("example-escalated-0001")
-	var r pipeline.Result
+	var r jobv1.Result
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatal(err)
 	}
-	if r.Status != pipeline.StatusSucceeded || r.Tier != "standard" || r.ModelID != standardModel || r.StopReason != "end_turn" {
+	if r.Status != jobv1.StatusSucceeded || r.Tier != "standard" || r.ModelID != standardModel || r.StopReason != "end_turn" {
 		t.Fatalf("status %s tier %s model %s stop %s, want succeeded on standard with end_turn", r.Status, r.Tier, r.ModelID, r.StopReason)
 	}
 	if len(r.Escalations) != 1 || r.Escalations[0].FromTier != "economy" || r.Escalations[0].ToTier != "standard" ||
@@ -693,16 +694,16 @@ func TestFailedEscalationKeepsTheFirstAnswer(t *testing.T) {
 				tiers: func(c *tiering.Config) { c.Tiers[0].MaxOutputTokens = 64 }, // economy answers stop at max_tokens
 				cfg:   func(c *pipeline.Config) { c.Retry.MaxAttempts = 2 },
 			})
-			body := jobBody(t, pipeline.Job{JobID: "example-escalation-failed-0001", Task: "summarize",
+			body := jobBody(t, jobv1.Job{JobID: "example-escalation-failed-0001", Task: "summarize",
 				Text:     "Incident report. The checkout service failed for forty minutes after a configuration change. [[sim:output_tokens=100]]",
 				Metadata: map[string]string{"tenant": "acme"}})
 			e.process(body)
 			raw := e.rawResult("example-escalation-failed-0001")
-			var r pipeline.Result
+			var r jobv1.Result
 			if err := json.Unmarshal(raw, &r); err != nil {
 				t.Fatal(err)
 			}
-			if r.Status != pipeline.StatusSucceeded || r.Error != nil || r.Tier != "economy" || r.ModelID != economyModel || r.StopReason != "max_tokens" {
+			if r.Status != jobv1.StatusSucceeded || r.Error != nil || r.Tier != "economy" || r.ModelID != economyModel || r.StopReason != "max_tokens" {
 				t.Fatalf("status %s error %+v tier %s model %s stop %s; want succeeded with economy's answer", r.Status, r.Error, r.Tier, r.ModelID, r.StopReason)
 			}
 			if len(r.Escalations) != 1 || r.Escalations[0].ToTier != "standard" || !strings.HasPrefix(r.Escalations[0].Failed, tt.failed) {
@@ -789,7 +790,7 @@ func TestResultWriteRetriesInProcess(t *testing.T) {
 		return flaky
 	}})
 	e.process(readJob(t, "job-summarize.json"))
-	if r := e.result("example-summarize-0001"); r.Status != pipeline.StatusSucceeded {
+	if r := e.result("example-summarize-0001"); r.Status != jobv1.StatusSucceeded {
 		t.Errorf("status %s, want succeeded", r.Status)
 	}
 	if got := flaky.calls.Load(); got != 3 {
@@ -847,17 +848,17 @@ func TestGuardrailCoversEveryJobField(t *testing.T) {
 	} {
 		jobs := []struct {
 			name string
-			job  pipeline.Job
+			job  jobv1.Job
 		}{
-			{"text", pipeline.Job{Task: "summarize", Text: doc + " " + bad.text}},
-			{"instructions", pipeline.Job{Task: "summarize", Text: doc, Instructions: "Be brief. " + bad.text}},
-			{"custom instructions", pipeline.Job{Task: "custom", Text: doc, Instructions: bad.text}},
-			{"label", pipeline.Job{Task: "classify", Text: doc, Labels: []string{"finance", bad.text}}},
-			{"field", pipeline.Job{Task: "extract", Text: doc, Fields: []string{"revenue", bad.text}}},
-			{"schema", pipeline.Job{Task: "extract", Text: doc, Schema: schemaWith(bad.text)}},
+			{"text", jobv1.Job{Task: "summarize", Text: doc + " " + bad.text}},
+			{"instructions", jobv1.Job{Task: "summarize", Text: doc, Instructions: "Be brief. " + bad.text}},
+			{"custom instructions", jobv1.Job{Task: "custom", Text: doc, Instructions: bad.text}},
+			{"label", jobv1.Job{Task: "classify", Text: doc, Labels: []string{"finance", bad.text}}},
+			{"field", jobv1.Job{Task: "extract", Text: doc, Fields: []string{"revenue", bad.text}}},
+			{"schema", jobv1.Job{Task: "extract", Text: doc, Schema: schemaWith(bad.text)}},
 			// The same words written as \u escapes: a model reads them as
 			// the words, so the guardrail must too.
-			{"schema as escapes", pipeline.Job{Task: "extract", Text: doc, Schema: json.RawMessage(
+			{"schema as escapes", jobv1.Job{Task: "extract", Text: doc, Schema: json.RawMessage(
 				`{"type":"object","properties":{"total":{"type":"string","description":"` + escapeAll(bad.text) + `"}}}`)}},
 		}
 		for _, tc := range jobs {
@@ -867,10 +868,10 @@ func TestGuardrailCoversEveryJobField(t *testing.T) {
 				tc.job.JobID = "guard-" + bad.name + "-" + strings.ReplaceAll(tc.name, " ", "-")
 				e.process(jobBody(t, tc.job))
 				r := e.result(tc.job.JobID)
-				if r.Status != pipeline.StatusBlocked {
+				if r.Status != jobv1.StatusBlocked {
 					t.Fatalf("status %s (error %+v), want blocked: the guardrail must see every part of the job", r.Status, r.Error)
 				}
-				if g := r.Guardrail; g == nil || g.Action != pipeline.GuardrailBlocked || !slices.Contains(g.Policies, bad.filter) {
+				if g := r.Guardrail; g == nil || g.Action != jobv1.GuardrailBlocked || !slices.Contains(g.Policies, bad.filter) {
 					t.Errorf("guardrail = %+v, want blocked by %s", r.Guardrail, bad.filter)
 				}
 				if r.Usage.InputTokens != 0 || r.Usage.OutputTokens != 0 {
@@ -904,7 +905,7 @@ func TestTieringCountsEveryPromptPart(t *testing.T) {
 		props[fmt.Sprintf("field_number_%03d", i)] = map[string]any{"type": "string", "description": "a value the document may hold somewhere"}
 	}
 	schema, _ := json.Marshal(map[string]any{"type": "object", "properties": props})
-	job := pipeline.Job{JobID: "big-schema", Task: "extract", Text: "Invoice 12.", Schema: schema}
+	job := jobv1.Job{JobID: "big-schema", Task: "extract", Text: "Invoice 12.", Schema: schema}
 	e.process(jobBody(t, job))
 	r := e.result("big-schema")
 	if r.Tier == "economy" {
@@ -929,18 +930,18 @@ func TestExtractAnswerMatchesTheJobSchema(t *testing.T) {
 		escalations int
 	}{
 		{"matches", `{"type":"object","required":["customer","total"],"properties":{"customer":{"type":"string"},"total":{"type":"string"}}}`,
-			pipeline.StatusSucceeded, "", 0},
+			jobv1.StatusSucceeded, "", 0},
 		{"wrong type", `{"type":"object","required":["customer","total"],"properties":{"customer":{"type":"string"},"total":{"type":"number"}}}`,
-			pipeline.StatusFailed, pipeline.CodeOutputSchemaMismatch, 1},
+			jobv1.StatusFailed, jobv1.CodeOutputSchemaMismatch, 1},
 		{"pattern", `{"type":"object","properties":{"customer":{"type":"string","pattern":"^[0-9]+$"}}}`,
-			pipeline.StatusFailed, pipeline.CodeOutputSchemaMismatch, 1},
+			jobv1.StatusFailed, jobv1.CodeOutputSchemaMismatch, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOpts{})
 			id := "schema-" + strings.ReplaceAll(tt.name, " ", "-")
-			e.process(jobBody(t, pipeline.Job{JobID: id, Task: "extract", Text: doc, Schema: json.RawMessage(tt.schema)}))
+			e.process(jobBody(t, jobv1.Job{JobID: id, Task: "extract", Text: doc, Schema: json.RawMessage(tt.schema)}))
 			r := e.result(id)
 			if r.Status != tt.status || len(r.Escalations) != tt.escalations {
 				t.Fatalf("status %s escalations %+v error %+v; want %s after %d escalation(s)", r.Status, r.Escalations, r.Error, tt.status, tt.escalations)
@@ -968,16 +969,16 @@ func TestResultsAreNeverDocuments(t *testing.T) {
 	e.process(readJob(t, "job-summarize.json"))
 	for _, key := range []string{"results/example-summarize-0001.json", "results/example-summarize-0001.claim"} {
 		id := "reads-" + strings.NewReplacer("/", "-", ".", "-").Replace(key)
-		e.process(jobBody(t, pipeline.Job{JobID: id, Task: "summarize", DocumentURI: "s3://" + e.results + "/" + key}))
+		e.process(jobBody(t, jobv1.Job{JobID: id, Task: "summarize", DocumentURI: "s3://" + e.results + "/" + key}))
 		r := e.result(id)
-		if r.Status != pipeline.StatusFailed || r.Error == nil || r.Error.Code != pipeline.CodeBucketNotAllowed {
+		if r.Status != jobv1.StatusFailed || r.Error == nil || r.Error.Code != jobv1.CodeBucketNotAllowed {
 			t.Errorf("%s: status %s error %+v, want failed bucket_not_allowed", key, r.Status, r.Error)
 		}
 	}
 	// Other keys of that bucket are documents like any other.
 	putObject(t, e.s3, e.results, "docs/memo.txt", []byte("Memo for the board. The budget is approved."))
-	e.process(jobBody(t, pipeline.Job{JobID: "reads-memo", Task: "summarize", DocumentURI: "s3://" + e.results + "/docs/memo.txt"}))
-	if r := e.result("reads-memo"); r.Status != pipeline.StatusSucceeded {
+	e.process(jobBody(t, jobv1.Job{JobID: "reads-memo", Task: "summarize", DocumentURI: "s3://" + e.results + "/docs/memo.txt"}))
+	if r := e.result("reads-memo"); r.Status != jobv1.StatusSucceeded {
 		t.Errorf("docs/memo.txt: status %s (%+v), want succeeded", r.Status, r.Error)
 	}
 }

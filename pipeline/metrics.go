@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/tiering"
 )
@@ -81,7 +82,7 @@ type jobMetrics struct {
 // newEMFLine builds a job's metrics from its result. LatencyMs is the time
 // spent in model calls (Timings.ModelMs): with Tier and ModelId as
 // dimensions it measures the model, not the queue or S3.
-func newEMFLine(namespace string, r *Result, m jobMetrics) emfLine {
+func newEMFLine(namespace string, r *jobv1.Result, m jobMetrics) emfLine {
 	tier, model := r.Tier, r.ModelID
 	if tier == "" {
 		tier = noTier

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/tiering"
 )
@@ -14,14 +15,14 @@ import (
 func TestEMFGolden(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 11, 24, 12, 0, 1, 250_000_000, time.UTC)
-	succeeded := &Result{
-		JobID: "job-42", Status: StatusSucceeded, Tier: "standard", ModelID: "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+	succeeded := &jobv1.Result{
+		JobID: "job-42", Status: jobv1.StatusSucceeded, Tier: "standard", ModelID: "us.anthropic.claude-haiku-4-5-20251001-v1:0",
 		Usage:    tiering.Usage{InputTokens: 1200, OutputTokens: 310},
 		Cost:     tiering.Cost{TotalUSD: 0.00275},
-		Attempts: 3, Timings: Timings{FinishedAt: at, ModelMs: 2140},
+		Attempts: 3, Timings: jobv1.Timings{FinishedAt: at, ModelMs: 2140},
 		Metadata: map[string]string{"tenant": "acme"},
 	}
-	failed := &Result{JobID: "job-43", Status: StatusFailed, Timings: Timings{FinishedAt: at}}
+	failed := &jobv1.Result{JobID: "job-43", Status: jobv1.StatusFailed, Timings: jobv1.Timings{FinishedAt: at}}
 	var buf bytes.Buffer
 	w := &emfWriter{w: &buf}
 	if err := w.write(newEMFLine("tierq", succeeded, jobMetrics{throttles: 2, interventions: 1})); err != nil {

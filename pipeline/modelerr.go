@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/smithy-go"
 
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/limiter"
 )
 
@@ -81,15 +82,15 @@ func classifyModelError(ctx context.Context, err error, model, guardrail string)
 	case "ServiceUnavailableException", "InternalServerException", "ModelTimeoutException":
 		return modelErr{kind: kindTransient, code: code, msg: msg}
 	case "ValidationException":
-		return modelErr{kind: kindPermanent, code: CodeModelRejected, msg: fmt.Sprintf("%s rejected the request: %s", model, msg)}
+		return modelErr{kind: kindPermanent, code: jobv1.CodeModelRejected, msg: fmt.Sprintf("%s rejected the request: %s", model, msg)}
 	case "AccessDeniedException":
-		return modelErr{kind: kindPermanent, code: CodeAccessDenied,
+		return modelErr{kind: kindPermanent, code: jobv1.CodeAccessDenied,
 			msg: fmt.Sprintf("enable model access for %s in the Bedrock console (and allow bedrock:InvokeModel and bedrock:ApplyGuardrail to the worker's role): %s", model, msg)}
 	case "ResourceNotFoundException":
 		// Bedrock says this for a model ID or inference profile that is
 		// wrong, retired or not offered in the Region as much as for a
 		// missing guardrail, and its message does not always say which.
-		return modelErr{kind: kindPermanent, code: CodeResourceNotFound,
+		return modelErr{kind: kindPermanent, code: jobv1.CodeResourceNotFound,
 			msg: fmt.Sprintf("Bedrock found no such resource: check that model ID or inference profile %s is available in this account and Region, and that guardrail %s exists there: %s", model, guardrail, msg)}
 	}
 	status := httpStatus(err)
@@ -99,7 +100,7 @@ func classifyModelError(ctx context.Context, err error, model, guardrail string)
 	case status >= 500:
 		return modelErr{kind: kindTransient, code: orStatus(code, status), msg: msg}
 	case isAPI || status != 0:
-		return modelErr{kind: kindPermanent, code: CodeModelError,
+		return modelErr{kind: kindPermanent, code: jobv1.CodeModelError,
 			msg: fmt.Sprintf("%s failed with %s: %s", model, orStatus(code, status), msg)}
 	}
 	// No service answer at all: connection refused or reset, DNS, a

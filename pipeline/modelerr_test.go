@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/tiering"
 )
@@ -40,17 +41,17 @@ func TestClassifyModelError(t *testing.T) {
 			Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}, kindTransient, "network", limiter.Ignored, ""},
 		{"response cut short", fmt.Errorf("read response: %w", io.ErrUnexpectedEOF), kindTransient, "network", limiter.Ignored, ""},
 		{"validation", sdkErr(400, &types.ValidationException{Message: aws.String("The maximum tokens you requested exceeds the model limit")}),
-			kindPermanent, CodeModelRejected, limiter.Ignored, "m1 rejected the request: The maximum tokens"},
-		{"access denied", sdkErr(403, &types.AccessDeniedException{Message: msg}), kindPermanent, CodeAccessDenied, limiter.Ignored,
+			kindPermanent, jobv1.CodeModelRejected, limiter.Ignored, "m1 rejected the request: The maximum tokens"},
+		{"access denied", sdkErr(403, &types.AccessDeniedException{Message: msg}), kindPermanent, jobv1.CodeAccessDenied, limiter.Ignored,
 			"enable model access for m1 in the Bedrock console"},
-		{"resource not found names the model and the guardrail", sdkErr(404, &types.ResourceNotFoundException{Message: msg}), kindPermanent, CodeResourceNotFound, limiter.Ignored,
+		{"resource not found names the model and the guardrail", sdkErr(404, &types.ResourceNotFoundException{Message: msg}), kindPermanent, jobv1.CodeResourceNotFound, limiter.Ignored,
 			"model ID or inference profile m1 is available in this account and Region, and that guardrail g1 version 2 exists there: from Bedrock"},
-		{"access denied stays permanent", sdkErr(403, &types.AccessDeniedException{Message: msg}), kindPermanent, CodeAccessDenied, limiter.Ignored, ""},
+		{"access denied stays permanent", sdkErr(403, &types.AccessDeniedException{Message: msg}), kindPermanent, jobv1.CodeAccessDenied, limiter.Ignored, ""},
 		{"attempt timed out", &smithy.OperationError{ServiceID: "Bedrock Runtime", OperationName: "Converse",
 			Err: fmt.Errorf("request send: %w", context.DeadlineExceeded)}, kindTransient, "timeout", limiter.Ignored, "m1 did not answer within the call timeout"},
-		{"model error", sdkErr(424, &types.ModelErrorException{Message: msg}), kindPermanent, CodeModelError, limiter.Ignored,
+		{"model error", sdkErr(424, &types.ModelErrorException{Message: msg}), kindPermanent, jobv1.CodeModelError, limiter.Ignored,
 			"m1 failed with ModelErrorException: from Bedrock"},
-		{"unknown 4xx", sdkErr(418, &smithy.GenericAPIError{Code: "Teapot", Message: "short and stout"}), kindPermanent, CodeModelError, limiter.Ignored,
+		{"unknown 4xx", sdkErr(418, &smithy.GenericAPIError{Code: "Teapot", Message: "short and stout"}), kindPermanent, jobv1.CodeModelError, limiter.Ignored,
 			"Teapot: short and stout"},
 		{"canceled", fmt.Errorf("converse: %w", context.Canceled), kindCanceled, "canceled", limiter.Ignored, ""},
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/sethvargo/go-retry"
 
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/tiering"
 	"github.com/tierq/tierq/worker"
@@ -153,15 +154,15 @@ func (noPermit) Release(limiter.Outcome) {}
 // job is one message's run: the result being built and the figures that go
 // to metrics only.
 type job struct {
-	Job
-	r         *Result
+	jobv1.Job
+	r         *jobv1.Result
 	facts     tiering.Facts
 	m         jobMetrics
 	modelTime time.Duration
 	log       *slog.Logger
 	// spill is set by converse when the job's latest model call moved to
 	// its tier's fallback model; nil otherwise.
-	spill *Spillover
+	spill *jobv1.Spillover
 	// outSchema is an extract job's compiled schema, which the answer must
 	// match; nil for other jobs.
 	outSchema *jsonschema.Schema
@@ -171,8 +172,8 @@ type job struct {
 // documentation for what its return values mean to the worker.
 func (p *Pipeline) Process(ctx context.Context, m worker.Message) error {
 	start := p.now()
-	parsed, err := ParseJob(m.Body)
-	if err != nil && !errors.Is(err, ErrInvalidJob) {
+	parsed, err := jobv1.ParseJob(m.Body)
+	if err != nil && !errors.Is(err, jobv1.ErrInvalidJob) {
 		// Without a usable job ID there is nowhere to write a result.
 		p.stats.deadLettered.Add(1)
 		p.log.Warn("message is not a job; dead-lettering it", "message_id", m.ID, "receive_count", m.ReceiveCount, "error", err)
@@ -180,11 +181,11 @@ func (p *Pipeline) Process(ctx context.Context, m worker.Message) error {
 	}
 	j := &job{Job: parsed, r: p.newResult(parsed, m, start)}
 	j.log = p.log.With("job_id", parsed.JobID, "message_id", m.ID)
-	key := ResultKey(p.cfg.ResultsPrefix, parsed.JobID)
+	key := jobv1.ResultKey(p.cfg.ResultsPrefix, parsed.JobID)
 	if err != nil {
 		// Multi-problem messages come joined by newlines; a result reads
 		// better on one line.
-		j.failWith(fail(CodeInvalidJob, err, "%s", strings.ReplaceAll(err.Error(), "\n", "; ")))
+		j.failWith(fail(jobv1.CodeInvalidJob, err, "%s", strings.ReplaceAll(err.Error(), "\n", "; ")))
 		return p.finish(ctx, j, key)
 	}
 	// One delivery of a job at a time here; a second one waits for the
@@ -252,13 +253,13 @@ func (p *Pipeline) deferBusy(j *job, b *claimBusy) error {
 	return RetryAfter(b, wait)
 }
 
-func (p *Pipeline) newResult(jb Job, m worker.Message, start time.Time) *Result {
-	r := &Result{
-		Version:  ResultVersion,
+func (p *Pipeline) newResult(jb jobv1.Job, m worker.Message, start time.Time) *jobv1.Result {
+	r := &jobv1.Result{
+		Version:  jobv1.ResultVersion,
 		JobID:    jb.JobID,
 		Metadata: jb.Metadata,
-		Worker:   WorkerInfo{ID: p.cfg.WorkerID, Version: p.cfg.Version, ReceiveCount: m.ReceiveCount},
-		Timings:  Timings{StartedAt: start.UTC()},
+		Worker:   jobv1.WorkerInfo{ID: p.cfg.WorkerID, Version: p.cfg.Version, ReceiveCount: m.ReceiveCount},
+		Timings:  jobv1.Timings{StartedAt: start.UTC()},
 	}
 	// An invalid job's task may be anything; only a known one is echoed.
 	switch jb.Task {
@@ -273,8 +274,8 @@ func (p *Pipeline) newResult(jb Job, m worker.Message, start time.Time) *Result 
 }
 
 func (j *job) failWith(f *failure) {
-	j.r.Status = StatusFailed
-	j.r.Error = &ErrorInfo{Code: f.code, Message: f.msg}
+	j.r.Status = jobv1.StatusFailed
+	j.r.Error = &jobv1.ErrorInfo{Code: f.code, Message: f.msg}
 }
 
 // run loads, classifies and calls the model, escalating as tiering says.
@@ -290,20 +291,20 @@ func (p *Pipeline) run(ctx context.Context, j *job) error {
 	// Every part of the prompt counts, not only the document: the job's
 	// instructions, labels, fields and schema are billed input tokens too,
 	// and must fit the context window.
-	j.facts.EstimatedTokens = PromptTokens(j.Job, text)
+	j.facts.EstimatedTokens = tiering.PromptTokens(j.Job, text)
 	j.facts.Override, j.facts.Hint = j.TierOverride, j.TierHint
 	d, err := tiers.Classify(j.facts)
 	switch {
 	case errors.Is(err, tiering.ErrTooLarge):
-		return fail(CodeTooLargeForTiers, err, "%v", err)
+		return fail(jobv1.CodeTooLargeForTiers, err, "%v", err)
 	case errors.Is(err, tiering.ErrUnknownTier), errors.Is(err, tiering.ErrUnknownTask):
-		return fail(CodeInvalidJob, err, "%v", err)
+		return fail(jobv1.CodeInvalidJob, err, "%v", err)
 	case err != nil:
-		return fail(CodeTieringError, err, "%v", err)
+		return fail(jobv1.CodeTieringError, err, "%v", err)
 	}
 	if j.outSchema, err = j.OutputSchema(); err != nil {
 		// ParseJob compiled this schema already; kept for jobs built in Go.
-		return fail(CodeInvalidJob, err, "%v", err)
+		return fail(jobv1.CodeInvalidJob, err, "%v", err)
 	}
 	tier, _ := tiers.Tier(d.Tier)
 	r := j.r
@@ -328,18 +329,18 @@ func (p *Pipeline) run(ctx context.Context, j *job) error {
 		// Spillover describes the answer's call only: an escalation replaces
 		// it, a failed escalation keeps it with the answer it came with.
 		r.Tier, r.ModelID, r.Spillover = tier.Name, c.model, c.spill
-		r.Output = &Output{Text: c.text}
+		r.Output = &jobv1.Output{Text: c.text}
 		r.StopReason = c.stopReason
 		r.Usage = addUsage(r.Usage, c.usage)
 		r.Cost = r.Cost.Add(tier.Prices.Cost(c.usage))
 		r.Guardrail = mergeGuardrail(r.Guardrail, c.guard)
-		if c.guard != nil && c.guard.Action != GuardrailNone {
+		if c.guard != nil && c.guard.Action != jobv1.GuardrailNone {
 			j.m.interventions++
 		}
-		if c.guard != nil && c.guard.Action == GuardrailBlocked {
+		if c.guard != nil && c.guard.Action == jobv1.GuardrailBlocked {
 			// A block is the guardrail doing its job: a final answer, not an
 			// error, and no other tier would be allowed to answer either.
-			r.Status = StatusBlocked
+			r.Status = jobv1.StatusBlocked
 			return nil
 		}
 		next, ok := p.escalation(j, tier, c, step)
@@ -348,7 +349,7 @@ func (p *Pipeline) run(ctx context.Context, j *job) error {
 		}
 		tier = next
 	}
-	r.Status = StatusSucceeded
+	r.Status = jobv1.StatusSucceeded
 	if j.Task == tiering.TaskExtract {
 		r.Output.JSON, _ = tiering.ExtractJSONObject(r.Output.Text)
 	}
@@ -357,7 +358,7 @@ func (p *Pipeline) run(ctx context.Context, j *job) error {
 		// success: a consumer that trusts succeeded extract results to
 		// match its schema must be able to.
 		j.log.Info("extract answer does not match the job's schema", "tier", r.Tier, "escalations", len(r.Escalations))
-		return fail(CodeOutputSchemaMismatch, err, "%v", err)
+		return fail(jobv1.CodeOutputSchemaMismatch, err, "%v", err)
 	}
 	return nil
 }
@@ -374,7 +375,7 @@ func (j *job) answerMismatch(text string) error {
 	if !ok {
 		answer = json.RawMessage(strings.TrimSpace(text))
 	}
-	return ValidateAgainst(j.outSchema, answer)
+	return jobv1.ValidateAgainst(j.outSchema, answer)
 }
 
 // escalationFailed keeps the answer already paid for when the next tier
@@ -437,7 +438,7 @@ func (p *Pipeline) escalation(j *job, tier tiering.Tier, c *callResult, step int
 		j.log.Info("escalation skipped: the job's max_output_tokens caps the next tier too", "tier", tier.Name, "next_tier", next.Name)
 		return tiering.Tier{}, false
 	}
-	j.r.Escalations = append(j.r.Escalations, Escalation{FromTier: tier.Name, ToTier: next.Name, Reason: reason})
+	j.r.Escalations = append(j.r.Escalations, jobv1.Escalation{FromTier: tier.Name, ToTier: next.Name, Reason: reason})
 	p.stats.escalations.Add(1)
 	j.log.Info("escalating", "tier", tier.Name, "next_tier", next.Name, "reason", reason)
 	return next, true
@@ -447,11 +448,11 @@ func (p *Pipeline) escalation(j *job, tier tiering.Tier, c *callResult, step int
 type callResult struct {
 	// model answered: the tier's model, or its fallback after a spillover.
 	model      string
-	spill      *Spillover
+	spill      *jobv1.Spillover
 	text       string
 	stopReason string
 	usage      tiering.Usage
-	guard      *GuardrailOutcome
+	guard      *jobv1.GuardrailOutcome
 }
 
 // call makes one model call for the job on tier, with retries.
@@ -543,7 +544,7 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 					snoozed: p.cfg.Retry.MaxSnooze, err: err}, p.cfg.Retry.ReleaseDelay)
 			}
 			if spill {
-				j.spill = &Spillover{From: model, To: tier.FallbackModelID, After: throttledFor.Milliseconds()}
+				j.spill = &jobv1.Spillover{From: model, To: tier.FallbackModelID, After: throttledFor.Milliseconds()}
 				j.log.Info("model throttled; spilling over to the tier's fallback model", "tier", tier.Name,
 					"from", model, "to", tier.FallbackModelID, "throttled_for", throttledFor.String(), "throttles", throttles)
 				model, req = tier.FallbackModelID, req.withModel(tier.FallbackModelID)
@@ -657,7 +658,7 @@ func (p *Pipeline) release(j *job, err error) error {
 		// starts again. A metrics line records them. Calls that failed are
 		// not billed and stay out, so throttling does not add a line per
 		// release.
-		p.emitUnrecorded(j, StatusReleased)
+		p.emitUnrecorded(j, jobv1.StatusReleased)
 	}
 	j.log.Warn("releasing job for a later retry", "tier", j.r.Tier, "model_id", j.r.ModelID,
 		"attempts", j.r.Attempts, "throttles", j.m.throttles, "retry_after", ra.RetryAfter().String(), "error", err)
@@ -688,7 +689,7 @@ func (p *Pipeline) finish(ctx context.Context, j *job, key string) error {
 		// metrics with status superseded: sizing and dashboards see every
 		// call, and the result stays the other delivery's.
 		p.stats.superseded.Add(1)
-		p.emitUnrecorded(j, StatusSuperseded)
+		p.emitUnrecorded(j, jobv1.StatusSuperseded)
 		j.log.Warn("result already written by another delivery; this delivery's model calls are recorded in metrics only",
 			"attempts", r.Attempts, "cost_usd", r.Cost.TotalUSD, "status", r.Status)
 		return nil
@@ -752,11 +753,11 @@ type counters struct {
 
 func (c *counters) count(status string) {
 	switch status {
-	case StatusSucceeded:
+	case jobv1.StatusSucceeded:
 		c.succeeded.Add(1)
-	case StatusFailed:
+	case jobv1.StatusFailed:
 		c.failed.Add(1)
-	case StatusBlocked:
+	case jobv1.StatusBlocked:
 		c.blocked.Add(1)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/tiering"
 	"github.com/tierq/tierq/worker"
 )
@@ -20,10 +21,10 @@ import (
 // Unit tests of Process on hand-written fakes; the integration tests run the
 // same paths on kumo and the Bedrock simulator.
 
-func msg(t *testing.T, j Job) worker.Message {
+func msg(t *testing.T, j jobv1.Job) worker.Message {
 	t.Helper()
 	if j.Version == "" {
-		j.Version = JobVersion
+		j.Version = jobv1.JobVersion
 	}
 	if j.JobID == "" {
 		j.JobID = "j1"
@@ -35,13 +36,13 @@ func msg(t *testing.T, j Job) worker.Message {
 	return worker.Message{ID: "m1", Body: b, ReceiveCount: 3, SentAt: fakeStart.Add(-2 * time.Second)}
 }
 
-func (u *unit) result(t *testing.T, jobID string) Result {
+func (u *unit) result(t *testing.T, jobID string) jobv1.Result {
 	t.Helper()
-	b := u.store.object("results", ResultKey(DefaultResultsPrefix, jobID))
+	b := u.store.object("results", jobv1.ResultKey(DefaultResultsPrefix, jobID))
 	if b == nil {
 		t.Fatalf("no result for %s", jobID)
 	}
-	var r Result
+	var r jobv1.Result
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestCostSumsAcrossEscalation(t *testing.T) {
 		{out: answer("cut off", types.StopReasonMaxTokens, 100, 4096, unitsTrace(1, 2, 2))},
 		{out: answer("a complete summary", types.StopReasonEndTurn, 120, 300, unitsTrace(1, 2, 3))},
 	}, nil)
-	u.process(t, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	u.process(t, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	r := u.result(t, "j1")
 	tiers := tiering.Default()
 	eco, _ := tiers.Tier("economy")
@@ -82,7 +83,7 @@ func TestCostSumsAcrossEscalation(t *testing.T) {
 	if r.TierRule != tiering.RuleSize || !strings.Contains(r.TierReason, "economy") {
 		t.Errorf("rule %q reason %q, want the starting tier's classification", r.TierRule, r.TierReason)
 	}
-	if len(r.Escalations) != 1 || r.Escalations[0] != (Escalation{FromTier: "economy", ToTier: "standard", Reason: "answer stopped at max_tokens on tier economy; retrying on standard"}) {
+	if len(r.Escalations) != 1 || r.Escalations[0] != (jobv1.Escalation{FromTier: "economy", ToTier: "standard", Reason: "answer stopped at max_tokens on tier economy; retrying on standard"}) {
 		t.Errorf("escalations = %+v", r.Escalations)
 	}
 	if r.Guardrail.TextUnits != addUnits(u1.GuardrailUnits, u2.GuardrailUnits) {
@@ -107,69 +108,69 @@ func TestEscalationEdgeCases(t *testing.T) {
 	}}
 	tests := []struct {
 		name        string
-		job         Job
+		job         jobv1.Job
 		tiers       func(*tiering.Config)
 		replies     []reply
 		status      string
 		escalations int
 		calls       int
-		check       func(t *testing.T, r Result)
+		check       func(t *testing.T, r jobv1.Result)
 	}{
 		{"the job's own max_output_tokens caps the next tier too",
-			Job{Task: "summarize", Text: shortDoc, MaxOutputTokens: 100}, nil,
-			[]reply{cutOff}, StatusSucceeded, 0, 1, func(t *testing.T, r Result) {
+			jobv1.Job{Task: "summarize", Text: shortDoc, MaxOutputTokens: 100}, nil,
+			[]reply{cutOff}, jobv1.StatusSucceeded, 0, 1, func(t *testing.T, r jobv1.Result) {
 				if r.StopReason != "max_tokens" || r.Tier != "economy" {
 					t.Errorf("stop %s tier %s, want the economy answer as it is", r.StopReason, r.Tier)
 				}
 			}},
 		{"the document does not fit the next tier",
-			Job{Task: "summarize", Text: shortDoc}, func(c *tiering.Config) { c.Tiers[1].ContextWindow = c.Tiers[1].MaxOutputTokens + 1 },
-			[]reply{cutOff}, StatusSucceeded, 0, 1, nil},
+			jobv1.Job{Task: "summarize", Text: shortDoc}, func(c *tiering.Config) { c.Tiers[1].ContextWindow = c.Tiers[1].MaxOutputTokens + 1 },
+			[]reply{cutOff}, jobv1.StatusSucceeded, 0, 1, nil},
 		{"escalation disabled",
-			Job{Task: "summarize", Text: shortDoc}, func(c *tiering.Config) { c.Escalation.Enabled = false },
-			[]reply{cutOff}, StatusSucceeded, 0, 1, nil},
+			jobv1.Job{Task: "summarize", Text: shortDoc}, func(c *tiering.Config) { c.Escalation.Enabled = false },
+			[]reply{cutOff}, jobv1.StatusSucceeded, 0, 1, nil},
 		{"extract answer that is not JSON escalates",
-			Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}}, nil,
+			jobv1.Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}}, nil,
 			[]reply{
 				{out: answer("The customer is Acme.", types.StopReasonEndTurn, 50, 10, nil)},
 				{out: answer("```json\n{\"customer\": \"Acme\"}\n```", types.StopReasonEndTurn, 60, 12, nil)},
-			}, StatusSucceeded, 1, 2, func(t *testing.T, r Result) {
+			}, jobv1.StatusSucceeded, 1, 2, func(t *testing.T, r jobv1.Result) {
 				if string(r.Output.JSON) != `{"customer":"Acme"}` {
 					t.Errorf("output.json = %s, want the fenced object", r.Output.JSON)
 				}
 			}},
 		{"extract answer that stays invalid keeps text only",
-			Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}}, nil,
+			jobv1.Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}}, nil,
 			[]reply{
 				{out: answer("no JSON here", types.StopReasonEndTurn, 50, 10, nil)},
 				{out: answer("still none", types.StopReasonEndTurn, 60, 12, nil)},
-			}, StatusSucceeded, 1, 2, func(t *testing.T, r Result) {
+			}, jobv1.StatusSucceeded, 1, 2, func(t *testing.T, r jobv1.Result) {
 				if r.Output.JSON != nil || r.Output.Text != "still none" {
 					t.Errorf("output = %+v, want the last text and no JSON", r.Output)
 				}
 			}},
 		{"the escalated call is blocked",
-			Job{Task: "summarize", Text: shortDoc}, nil,
+			jobv1.Job{Task: "summarize", Text: shortDoc}, nil,
 			[]reply{cutOff, {out: answer("Sorry, blocked.", types.StopReasonGuardrailIntervened, 60, 80, ssnBlocked)}},
-			StatusBlocked, 1, 2, func(t *testing.T, r Result) {
-				if r.Guardrail.Action != GuardrailBlocked || r.Usage.InputTokens != 110 || r.Error != nil {
+			jobv1.StatusBlocked, 1, 2, func(t *testing.T, r jobv1.Result) {
+				if r.Guardrail.Action != jobv1.GuardrailBlocked || r.Usage.InputTokens != 110 || r.Error != nil {
 					t.Errorf("guardrail %+v usage %+v error %+v, want blocked with both calls' usage", r.Guardrail, r.Usage, r.Error)
 				}
 			}},
 		{"extract answer that is a JSON array escalates",
-			Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}}, nil,
+			jobv1.Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}}, nil,
 			[]reply{
 				{out: answer(`["Acme"]`, types.StopReasonEndTurn, 50, 10, nil)},
 				{out: answer(`{"customer": "Acme"}`, types.StopReasonEndTurn, 60, 12, nil)},
-			}, StatusSucceeded, 1, 2, func(t *testing.T, r Result) {
+			}, jobv1.StatusSucceeded, 1, 2, func(t *testing.T, r jobv1.Result) {
 				if string(r.Output.JSON) != `{"customer":"Acme"}` {
 					t.Errorf("output.json = %s, want the standard tier's object", r.Output.JSON)
 				}
 			}},
 		{"extract answer that is a JSON string is not stored as JSON",
-			Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}}, func(c *tiering.Config) { c.Escalation.Enabled = false },
+			jobv1.Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}}, func(c *tiering.Config) { c.Escalation.Enabled = false },
 			[]reply{{out: answer(`"n/a"`, types.StopReasonEndTurn, 50, 3, nil)}},
-			StatusSucceeded, 0, 1, func(t *testing.T, r Result) {
+			jobv1.StatusSucceeded, 0, 1, func(t *testing.T, r jobv1.Result) {
 				if r.Output.JSON != nil || r.Output.Text != `"n/a"` {
 					t.Errorf("output = %+v, want the text and no JSON", r.Output)
 				}
@@ -199,23 +200,23 @@ func TestEscalationEdgeCases(t *testing.T) {
 func TestResultRecordsTheJobAndTheWorker(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, []reply{{out: answer("billing", types.StopReasonEndTurn, 40, 1, nil)}}, nil)
-	m := msg(t, Job{JobID: "ticket-7", Task: "classify", Text: shortDoc, Labels: []string{"billing", "outage"},
+	m := msg(t, jobv1.Job{JobID: "ticket-7", Task: "classify", Text: shortDoc, Labels: []string{"billing", "outage"},
 		Metadata: map[string]string{"tenant": "acme", "ticket": "7"}})
 	u.process(t, m)
 	r := u.result(t, "ticket-7")
 	// The clock ticks 10 ms per reading: start, the claim's lease, call
 	// begin, call end, finish.
-	want := Timings{
+	want := jobv1.Timings{
 		EnqueuedAt: fakeStart.Add(-2 * time.Second), StartedAt: fakeStart.Add(10 * time.Millisecond),
 		FinishedAt: fakeStart.Add(50 * time.Millisecond), QueueMs: 2010, ModelMs: 10, TotalMs: 40,
 	}
 	if r.Timings != want {
 		t.Errorf("timings\n got %+v\nwant %+v", r.Timings, want)
 	}
-	if r.Worker != (WorkerInfo{ID: "w1", Version: "v1", ReceiveCount: 3}) {
+	if r.Worker != (jobv1.WorkerInfo{ID: "w1", Version: "v1", ReceiveCount: 3}) {
 		t.Errorf("worker = %+v", r.Worker)
 	}
-	if r.Version != ResultVersion || r.Task != "classify" || r.Metadata["ticket"] != "7" || r.Status != StatusSucceeded {
+	if r.Version != jobv1.ResultVersion || r.Task != "classify" || r.Metadata["ticket"] != "7" || r.Status != jobv1.StatusSucceeded {
 		t.Errorf("result = %+v", r)
 	}
 	line := strings.TrimSpace(u.metrics.String())
@@ -239,7 +240,7 @@ func TestResultRecordsTheJobAndTheWorker(t *testing.T) {
 func TestUnknownMessageTimeIsNotInvented(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, []reply{{out: answer("ok", types.StopReasonEndTurn, 4, 1, nil)}}, nil)
-	m := msg(t, Job{Task: "summarize", Text: shortDoc})
+	m := msg(t, jobv1.Job{Task: "summarize", Text: shortDoc})
 	m.SentAt = time.Time{}
 	u.process(t, m)
 	if r := u.result(t, "j1"); !r.Timings.EnqueuedAt.IsZero() || r.Timings.QueueMs != 0 {
@@ -253,7 +254,7 @@ func TestRetriesThenRelease(t *testing.T) {
 	u := newUnit(t, []reply{unavailable, unavailable, unavailable}, func(c *Config) {
 		c.Retry = RetryConfig{MaxAttempts: 3, ReleaseDelay: time.Minute}
 	})
-	err := u.p.Process(context.Background(), msg(t, Job{Task: "summarize", Text: shortDoc}))
+	err := u.p.Process(context.Background(), msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	var su *types.ServiceUnavailableException
 	if retryDelay(err) != time.Minute || !errors.Is(err, ErrRetriesExhausted) || !errors.As(err, &su) {
 		t.Fatalf("Process = %v, want RetryAfter(1m) wrapping ErrRetriesExhausted and the 503", err)
@@ -274,9 +275,9 @@ func TestThrottlesAreSnoozedNotCounted(t *testing.T) {
 	u := newUnit(t, []reply{throttle, throttle, throttle, throttle, ok}, func(c *Config) {
 		c.Retry = RetryConfig{MaxAttempts: 2}
 	})
-	u.process(t, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	u.process(t, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	r := u.result(t, "j1")
-	if r.Status != StatusSucceeded || r.Attempts != 5 {
+	if r.Status != jobv1.StatusSucceeded || r.Attempts != 5 {
 		t.Errorf("status %s after %d calls, want succeeded after 5 (4 throttles do not spend the 2 attempts)", r.Status, r.Attempts)
 	}
 	if st := u.p.Stats(); st.Throttles != 4 || st.Released != 0 {
@@ -296,7 +297,7 @@ func TestThrottledBeyondSnoozeIsReleased(t *testing.T) {
 	u := newUnit(t, replies, func(c *Config) {
 		c.Retry = RetryConfig{MaxAttempts: 2, ReleaseDelay: time.Minute, MaxSnooze: 100 * time.Millisecond}
 	})
-	err := u.p.Process(context.Background(), msg(t, Job{Task: "summarize", Text: shortDoc}))
+	err := u.p.Process(context.Background(), msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	var thr *types.ThrottlingException
 	if retryDelay(err) != time.Minute || !errors.Is(err, ErrRetriesExhausted) || !errors.As(err, &thr) ||
 		!strings.Contains(err.Error(), "still throttled") {
@@ -314,9 +315,9 @@ func TestTransientThenSuccessCountsAttempts(t *testing.T) {
 		{err: sdkErr(429, &types.ThrottlingException{})},
 		{out: answer("fine", types.StopReasonEndTurn, 10, 2, nil)},
 	}, nil)
-	u.process(t, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	u.process(t, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	r := u.result(t, "j1")
-	if r.Status != StatusSucceeded || r.Attempts != 3 {
+	if r.Status != jobv1.StatusSucceeded || r.Attempts != 3 {
 		t.Errorf("status %s attempts %d, want succeeded after 3", r.Status, r.Attempts)
 	}
 	if !strings.Contains(u.metrics.String(), `"Throttles":1,"Attempts":3`) {
@@ -328,7 +329,7 @@ func TestResultWriteFailureReleases(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, []reply{{out: answer("ok", types.StopReasonEndTurn, 4, 1, nil)}}, nil)
 	u.store.putErr = sdkErr(500, &smithy.GenericAPIError{Code: "InternalError"})
-	err := u.p.Process(context.Background(), msg(t, Job{Task: "summarize", Text: shortDoc}))
+	err := u.p.Process(context.Background(), msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	if retryDelay(err) != DefaultRetryReleaseDelay {
 		t.Fatalf("Process = %v, want RetryAfter(%s)", err, DefaultRetryReleaseDelay)
 	}
@@ -366,30 +367,30 @@ func TestFailedEscalationKeepsThePreviousAnswer(t *testing.T) {
 	unavailable := reply{err: sdkErr(503, &types.ServiceUnavailableException{Message: aws.String("busy")})}
 	tests := []struct {
 		name    string
-		job     Job
+		job     jobv1.Job
 		replies []reply
 		text    string // the kept answer
 		stop    string
 		failed  string // in Escalations[0].Failed
 	}{
 		{"transient after its retries",
-			Job{Task: "summarize", Text: shortDoc},
+			jobv1.Job{Task: "summarize", Text: shortDoc},
 			[]reply{cutOff, unavailable, unavailable},
 			"cut off", "max_tokens", "ServiceUnavailableException after 2 attempts"},
 		{"permanent: no model access",
-			Job{Task: "summarize", Text: shortDoc},
+			jobv1.Job{Task: "summarize", Text: shortDoc},
 			[]reply{cutOff, {err: sdkErr(403, &types.AccessDeniedException{Message: aws.String("no access")})}},
 			"cut off", "max_tokens", "access_denied: enable model access for us.anthropic.claude-haiku"},
 		{"permanent: model not found",
-			Job{Task: "summarize", Text: shortDoc},
+			jobv1.Job{Task: "summarize", Text: shortDoc},
 			[]reply{cutOff, {err: sdkErr(404, &types.ResourceNotFoundException{Message: aws.String("Model not found")})}},
 			"cut off", "max_tokens", "resource_not_found: Bedrock found no such resource"},
 		{"credentials rejected",
-			Job{Task: "summarize", Text: shortDoc},
+			jobv1.Job{Task: "summarize", Text: shortDoc},
 			[]reply{cutOff, {err: sdkErr(403, &smithy.GenericAPIError{Code: "ExpiredTokenException"})}, {err: sdkErr(403, &smithy.GenericAPIError{Code: "ExpiredTokenException"})}},
 			"cut off", "max_tokens", "ExpiredTokenException after 2 attempts"},
 		{"extract: the invalid answer is kept as text",
-			Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}},
+			jobv1.Job{Task: "extract", Text: shortDoc, Fields: []string{"customer"}},
 			[]reply{{out: answer("The customer is Acme.", types.StopReasonEndTurn, 50, 100, nil)}, unavailable, unavailable},
 			"The customer is Acme.", "end_turn", "ServiceUnavailableException after 2 attempts"},
 	}
@@ -400,7 +401,7 @@ func TestFailedEscalationKeepsThePreviousAnswer(t *testing.T) {
 			u.process(t, msg(t, tt.job))
 			r := u.result(t, "j1")
 			eco, _ := tiering.Default().Tier("economy")
-			if r.Status != StatusSucceeded || r.Error != nil || r.Tier != "economy" || r.ModelID != eco.ModelID ||
+			if r.Status != jobv1.StatusSucceeded || r.Error != nil || r.Tier != "economy" || r.ModelID != eco.ModelID ||
 				r.Output.Text != tt.text || r.StopReason != tt.stop {
 				t.Fatalf("status %s error %+v tier %s model %s output %q stop %s; want succeeded with economy's answer %q, %s",
 					r.Status, r.Error, r.Tier, r.ModelID, r.Output.Text, r.StopReason, tt.text, tt.stop)
@@ -438,7 +439,7 @@ func TestShutdownDuringEscalationReleases(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { <-stalling; cancel() }()
-	err := u.p.Process(ctx, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	err := u.p.Process(ctx, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	if retryDelay(err) != 0 || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Process = %v, want RetryAfter(0) wrapping context.Canceled", err)
 	}
@@ -462,7 +463,7 @@ func TestCredentialErrorsReleaseAndLogTheCode(t *testing.T) {
 			u := newUnit(t, []reply{denied, denied}, func(c *Config) {
 				c.Retry = RetryConfig{MaxAttempts: 2, ReleaseDelay: 3 * time.Minute}
 			})
-			err := u.p.Process(context.Background(), msg(t, Job{Task: "summarize", Text: shortDoc}))
+			err := u.p.Process(context.Background(), msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 			if retryDelay(err) != 3*time.Minute || !errors.Is(err, ErrRetriesExhausted) {
 				t.Fatalf("Process = %v, want RetryAfter(3m): a job ID gets one result ever, so this must not fail it", err)
 			}
@@ -495,9 +496,9 @@ func TestStalledCallTimesOutAndIsRetried(t *testing.T) {
 	u := newUnit(t, []reply{{stall: true}, {out: answer("fine", types.StopReasonEndTurn, 10, 2, nil)}}, func(c *Config) {
 		c.CallTimeout = 20 * time.Millisecond
 	})
-	u.process(t, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	u.process(t, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	r := u.result(t, "j1")
-	if r.Status != StatusSucceeded || r.Attempts != 2 || r.Output.Text != "fine" {
+	if r.Status != jobv1.StatusSucceeded || r.Attempts != 2 || r.Output.Text != "fine" {
 		t.Fatalf("status %s attempts %d output %+v error %+v; want succeeded on the second attempt", r.Status, r.Attempts, r.Output, r.Error)
 	}
 	for i, d := range u.conv.deadlines {
@@ -516,7 +517,7 @@ func TestStalledCallsExhaustRetries(t *testing.T) {
 		c.CallTimeout = 10 * time.Millisecond
 		c.Retry.MaxAttempts = 2
 	})
-	err := u.p.Process(context.Background(), msg(t, Job{Task: "summarize", Text: shortDoc}))
+	err := u.p.Process(context.Background(), msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	if retryDelay(err) != DefaultRetryReleaseDelay || !errors.Is(err, ErrRetriesExhausted) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Process = %v, want RetryAfter(%s) wrapping ErrRetriesExhausted and the deadline", err, DefaultRetryReleaseDelay)
 	}
@@ -532,7 +533,7 @@ func TestCancelDuringStalledCallReturnsPromptly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { <-stalling; cancel() }()
-	err := u.p.Process(ctx, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	err := u.p.Process(ctx, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	if retryDelay(err) != 0 || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Process = %v, want RetryAfter(0) wrapping context.Canceled", err)
 	}
@@ -547,10 +548,10 @@ func TestResultIsWrittenAfterTheJobContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	u.p.conv = &cancelOnCall{fakeConverser: u.conv, n: 1, cancel: cancel}
-	if err := u.p.Process(ctx, msg(t, Job{Task: "summarize", Text: shortDoc})); err != nil {
+	if err := u.p.Process(ctx, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc})); err != nil {
 		t.Fatalf("Process = %v, want nil: the answer was paid for and the write must still happen", err)
 	}
-	if r := u.result(t, "j1"); r.Status != StatusSucceeded || r.Output.Text != "late but paid for" {
+	if r := u.result(t, "j1"); r.Status != jobv1.StatusSucceeded || r.Output.Text != "late but paid for" {
 		t.Errorf("result %+v, want the answer written", r)
 	}
 	if u.metrics.Len() == 0 {

@@ -1,21 +1,15 @@
 package pipeline
 
 import (
-	"bytes"
-	"encoding/json"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/tiering"
 )
-
-// userIntro opens the user message: tierq's own words, the only text of the
-// message that did not come from the job, so the message never consists of
-// guarded content alone.
-const userIntro = "The job's instructions and parameters, if any, come first; the document is last."
 
 // request is one Converse call for a job on a tier.
 type request struct {
@@ -39,7 +33,7 @@ func (r request) withModel(model string) request {
 // maxTokens is the answer limit for a job on a tier: the tier's limit, or
 // the job's if lower. It is always sent, because Bedrock reserves the
 // model's maximum against the token quota when it is not.
-func maxTokens(job Job, tier tiering.Tier) int {
+func maxTokens(job jobv1.Job, tier tiering.Tier) int {
 	if job.MaxOutputTokens > 0 && job.MaxOutputTokens < tier.MaxOutputTokens {
 		return job.MaxOutputTokens
 	}
@@ -54,13 +48,13 @@ func maxTokens(job Job, tier tiering.Tier) int {
 // guardrail evaluates only those blocks, so a part left outside would reach
 // the model unchecked (PII or an injection phrase in the instructions would
 // pass while the same text in the document is blocked). Only tierq's own
-// words stay outside: the tier's system prompt and userIntro.
-func buildRequest(job Job, tier tiering.Tier, doc string) request {
+// words stay outside: the tier's system prompt and jobv1.UserIntro.
+func buildRequest(job jobv1.Job, tier tiering.Tier, doc string) request {
 	system := tier.SystemPrompt(job.Task)
-	parts := jobParts(job, doc)
+	parts := job.PromptParts(doc)
 	guarded := tier.Guardrail.Enabled()
 	content := make([]types.ContentBlock, 0, len(parts)+1)
-	content = append(content, &types.ContentBlockMemberText{Value: userIntro})
+	content = append(content, &types.ContentBlockMemberText{Value: jobv1.UserIntro})
 	for _, p := range parts {
 		if guarded {
 			content = append(content, &types.ContentBlockMemberGuardContent{Value: &types.GuardrailConverseContentBlockMemberText{
@@ -92,88 +86,8 @@ func buildRequest(job Job, tier tiering.Tier, doc string) request {
 		MaxTokens:   aws.Int32(int32(mt)),
 		Temperature: aws.Float32(float32(tier.Temperature)),
 	}
-	est := tiering.EstimateTokens(system) + partsTokens(parts)
+	est := tiering.EstimateTokens(system) + tiering.PromptTokens(job, doc)
 	return request{in: in, maxTokens: mt, reserve: est + mt}
-}
-
-// jobParts are the texts of a job that reach the model, in prompt order:
-// one part with the job's parameters (its instructions, then what the task
-// needs to know: the labels to choose from, the fields or schema to
-// extract), when it has any, and the document last. The parameters share one
-// block because guardrail text units are billed per 1,000 characters of
-// each block, rounded up: a block per parameter would bill several units for
-// a few words.
-func jobParts(job Job, doc string) []string {
-	var params []string
-	if inst := strings.TrimSpace(job.Instructions); inst != "" {
-		params = append(params, inst)
-	}
-	switch job.Task {
-	case tiering.TaskClassify:
-		if len(job.Labels) > 0 {
-			params = append(params, "Labels: "+joinTrimmed(job.Labels))
-		}
-	case tiering.TaskExtract:
-		if len(job.Fields) > 0 {
-			params = append(params, "Fields: "+joinTrimmed(job.Fields))
-		}
-		if text, ok := schemaText(job.Schema); ok {
-			params = append(params, "JSON schema: "+text)
-		}
-	}
-	if len(params) == 0 {
-		return []string{doc}
-	}
-	return []string{strings.Join(params, "\n\n"), doc}
-}
-
-// schemaText is an extract schema as the model and the guardrail both read
-// it: decoded and encoded again, so that a \u escape in the message (which
-// a model reads as the character it stands for, but a guardrail reads as
-// six characters) arrives as its character; only the characters JSON must
-// escape stay escaped. Sending the message's bytes as they are would let
-// "\u0031\u0032\u0033-\u0034\u0035-..." carry an SSN past the guardrail.
-func schemaText(raw json.RawMessage) (string, bool) {
-	if len(raw) == 0 {
-		return "", false
-	}
-	v, err := decodeValue(raw)
-	if err != nil {
-		return "", false
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if enc.Encode(v) != nil {
-		return "", false
-	}
-	return strings.TrimSuffix(b.String(), "\n"), true
-}
-
-// partsTokens estimates the input tokens of the user message: userIntro and
-// every part.
-func partsTokens(parts []string) int {
-	n := tiering.EstimateTokens(userIntro)
-	for _, p := range parts {
-		n += tiering.EstimateTokens(p)
-	}
-	return n
-}
-
-// PromptTokens estimates the input tokens a job puts in its prompt, the
-// document and every other part that came from the job (instructions,
-// labels, fields, schema), without the tier's system prompt (tiering adds
-// that per tier). Tiering and dry runs count with it, so a 6-token document
-// with a 700 KB schema is not mistaken for a small job.
-func PromptTokens(job Job, doc string) int { return partsTokens(jobParts(job, doc)) }
-
-func joinTrimmed(items []string) string {
-	out := make([]string, 0, len(items))
-	for _, s := range items {
-		// One line per list: a newline inside a label would end the list.
-		out = append(out, strings.Join(strings.Fields(s), " "))
-	}
-	return strings.Join(out, ", ")
 }
 
 // outputText is the answer's text blocks joined.
@@ -193,7 +107,7 @@ func outputText(out *bedrockruntime.ConverseOutput) string {
 
 // callUsage is the usage Bedrock reported for one call, guardrail text units
 // included.
-func callUsage(out *bedrockruntime.ConverseOutput, g *GuardrailOutcome) tiering.Usage {
+func callUsage(out *bedrockruntime.ConverseOutput, g *jobv1.GuardrailOutcome) tiering.Usage {
 	var u tiering.Usage
 	if t := out.Usage; t != nil {
 		u.InputTokens = int(deref(t.InputTokens))

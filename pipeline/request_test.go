@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/tiering"
 )
 
@@ -25,28 +26,28 @@ func TestBuildRequest(t *testing.T) {
 	const doc = "The document text."
 	tests := []struct {
 		name      string
-		job       Job
+		job       jobv1.Job
 		guardrail bool
-		// parts are the guarded blocks after userIntro before the document:
+		// parts are the guarded blocks after jobv1.UserIntro before the document:
 		// at most one, with every parameter the job gave.
 		parts     []string
 		maxTokens int32
 	}{
-		{"summarize without instructions", Job{Task: "summarize"}, true, nil, 4096},
-		{"summarize with instructions", Job{Task: "summarize", Instructions: " Be brief.\n"}, true, []string{"Be brief."}, 4096},
-		{"classify lists the labels", Job{Task: "classify", Labels: []string{"billing", " outage\nnow ", "other"}}, true,
+		{"summarize without instructions", jobv1.Job{Task: "summarize"}, true, nil, 4096},
+		{"summarize with instructions", jobv1.Job{Task: "summarize", Instructions: " Be brief.\n"}, true, []string{"Be brief."}, 4096},
+		{"classify lists the labels", jobv1.Job{Task: "classify", Labels: []string{"billing", " outage\nnow ", "other"}}, true,
 			[]string{"Labels: billing, outage now, other"}, 4096},
-		{"extract lists the fields", Job{Task: "extract", Fields: []string{"customer", "total"}}, true,
+		{"extract lists the fields", jobv1.Job{Task: "extract", Fields: []string{"customer", "total"}}, true,
 			[]string{"Fields: customer, total"}, 4096},
-		{"extract gives the schema", Job{Task: "extract", Schema: json.RawMessage("{ \"type\": \"object\" }")}, true,
+		{"extract gives the schema", jobv1.Job{Task: "extract", Schema: json.RawMessage("{ \"type\": \"object\" }")}, true,
 			[]string{"JSON schema: {\"type\":\"object\"}"}, 4096},
-		{"extract with instructions, fields and schema", Job{Task: "extract", Instructions: "Dates as ISO.", Fields: []string{"a"},
+		{"extract with instructions, fields and schema", jobv1.Job{Task: "extract", Instructions: "Dates as ISO.", Fields: []string{"a"},
 			Schema: json.RawMessage(`{"type":"object"}`)}, true,
 			[]string{"Dates as ISO.\n\nFields: a\n\nJSON schema: {\"type\":\"object\"}"}, 4096},
-		{"custom sends the instructions", Job{Task: "custom", Instructions: "  List the risks.  "}, true, []string{"List the risks."}, 4096},
-		{"the job's lower max_output_tokens wins", Job{Task: "summarize", MaxOutputTokens: 300}, true, nil, 300},
-		{"the tier's lower limit wins", Job{Task: "summarize", MaxOutputTokens: 10000}, true, nil, 4096},
-		{"no guardrail: every part is plain text", Job{Task: "classify", Labels: []string{"a", "b"}}, false, []string{"Labels: a, b"}, 4096},
+		{"custom sends the instructions", jobv1.Job{Task: "custom", Instructions: "  List the risks.  "}, true, []string{"List the risks."}, 4096},
+		{"the job's lower max_output_tokens wins", jobv1.Job{Task: "summarize", MaxOutputTokens: 300}, true, nil, 300},
+		{"the tier's lower limit wins", jobv1.Job{Task: "summarize", MaxOutputTokens: 10000}, true, nil, 4096},
+		{"no guardrail: every part is plain text", jobv1.Job{Task: "classify", Labels: []string{"a", "b"}}, false, []string{"Labels: a, b"}, 4096},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,8 +71,8 @@ func TestBuildRequest(t *testing.T) {
 				t.Fatalf("messages = %+v, want one user message with %d blocks", in.Messages, 1+len(parts))
 			}
 			blocks := in.Messages[0].Content
-			if got := blocks[0].(*types.ContentBlockMemberText).Value; got != userIntro {
-				t.Errorf("first block %q, want tierq's intro %q", got, userIntro)
+			if got := blocks[0].(*types.ContentBlockMemberText).Value; got != jobv1.UserIntro {
+				t.Errorf("first block %q, want tierq's intro %q", got, jobv1.UserIntro)
 			}
 			for i, want := range parts {
 				b := blocks[1+i]
@@ -104,14 +105,14 @@ func TestBuildRequest(t *testing.T) {
 			if ic == nil || aws.ToInt32(ic.MaxTokens) != tt.maxTokens || ic.Temperature == nil || *ic.Temperature != float32(tier.Temperature) {
 				t.Errorf("inference config = %+v, want maxTokens %d and the tier's temperature", ic, tt.maxTokens)
 			}
-			est := tiering.EstimateTokens(sys) + tiering.EstimateTokens(userIntro)
+			est := tiering.EstimateTokens(sys) + tiering.EstimateTokens(jobv1.UserIntro)
 			for _, p := range parts {
 				est += tiering.EstimateTokens(p)
 			}
 			if req.reserve != est+int(tt.maxTokens) {
 				t.Errorf("reserve = %d, want estimated input %d + maxTokens %d", req.reserve, est, tt.maxTokens)
 			}
-			if got, want := PromptTokens(tt.job, doc), est-tiering.EstimateTokens(sys); got != want {
+			if got, want := tiering.PromptTokens(tt.job, doc), est-tiering.EstimateTokens(sys); got != want {
 				t.Errorf("PromptTokens = %d, want %d (every part but the system prompt)", got, want)
 			}
 		})
@@ -124,7 +125,7 @@ func TestBuildRequest(t *testing.T) {
 func TestEveryJobTextIsGuarded(t *testing.T) {
 	t.Parallel()
 	const marker = "QQMARKERQQ"
-	jobs := []Job{
+	jobs := []jobv1.Job{
 		{Task: "custom", Instructions: marker},
 		{Task: "classify", Labels: []string{marker, "b"}, Instructions: marker},
 		{Task: "extract", Fields: []string{marker}, Instructions: marker},

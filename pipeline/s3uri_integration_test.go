@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tierq/tierq/internal/emulator"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/pipeline"
 )
 
@@ -74,8 +75,8 @@ func TestDocumentKeysAreTakenVerbatim(t *testing.T) {
 				putObject(t, e.s3, e.docs, d, bytes.Repeat([]byte{0}, 64))
 			}
 			putObject(t, e.s3, e.docs, key, []byte("Quarterly report. Revenue grew 12% to $4.2 million in the third quarter."))
-			e.process(jobBody(t, pipeline.Job{Task: "summarize", DocumentURI: "s3://" + e.docs + "/" + key}))
-			if r := e.result("job-0001"); r.Status != pipeline.StatusSucceeded {
+			e.process(jobBody(t, jobv1.Job{Task: "summarize", DocumentURI: "s3://" + e.docs + "/" + key}))
+			if r := e.result("job-0001"); r.Status != jobv1.StatusSucceeded {
 				t.Fatalf("status %s (%+v), want succeeded: the job read another object than %q", r.Status, r.Error, key)
 			}
 			if got, want := rec.documentGets(e.results), []string{e.docs + "/" + key}; !slices.Equal(got, want) {
@@ -130,11 +131,11 @@ func TestDocumentURIsThatClimbAreRefusedBeforeAnyRead(t *testing.T) {
 			createBucket(t, e.s3, other)
 			putObject(t, e.s3, other, "secret.txt", []byte("Other tenant secret"))
 			putObject(t, e.s3, e.docs, "a/secret.txt", []byte("Dot segment target"))
-			e.process(jobBody(t, pipeline.Job{Task: "summarize", DocumentURI: "s3://" + e.docs + "/" + tt.key(other)}))
+			e.process(jobBody(t, jobv1.Job{Task: "summarize", DocumentURI: "s3://" + e.docs + "/" + tt.key(other)}))
 			raw := e.rawResult("job-0001")
 			r := e.result("job-0001")
-			if r.Status != pipeline.StatusFailed || r.Error == nil || r.Error.Code != pipeline.CodeInvalidJob {
-				t.Fatalf("status %s error %+v, want failed %s", r.Status, r.Error, pipeline.CodeInvalidJob)
+			if r.Status != jobv1.StatusFailed || r.Error == nil || r.Error.Code != jobv1.CodeInvalidJob {
+				t.Fatalf("status %s error %+v, want failed %s", r.Status, r.Error, jobv1.CodeInvalidJob)
 			}
 			if !strings.HasPrefix(r.Error.Message, "invalid job: document_uri: ") || !strings.Contains(r.Error.Message, tt.why) {
 				t.Errorf("message %q does not say %q", r.Error.Message, tt.why)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/testenv"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
@@ -45,22 +46,22 @@ func TestSpilloverOnTheSimulator(t *testing.T) {
 			c.Tiers[2].FallbackModelID, c.Tiers[2].SpilloverAfter = premiumGlobal, 20*time.Millisecond
 		},
 	})
-	e.process(jobBody(t, pipeline.Job{JobID: "warm-up", Task: "summarize", TierOverride: "premium", Text: "Use up the one request."}))
+	e.process(jobBody(t, jobv1.Job{JobID: "warm-up", Task: "summarize", TierOverride: "premium", Text: "Use up the one request."}))
 	if r := e.result("warm-up"); r.ModelID != premiumModel || r.Spillover != nil {
 		t.Fatalf("warm-up answered by %s (spillover %+v), want %s without spillover", r.ModelID, r.Spillover, premiumModel)
 	}
 	before := e.modelRequests(premiumModel)
 
-	body := jobBody(t, pipeline.Job{JobID: "example-spillover-0001", Task: "summarize", TierOverride: "premium",
+	body := jobBody(t, jobv1.Job{JobID: "example-spillover-0001", Task: "summarize", TierOverride: "premium",
 		Text:     "Quarterly review. Revenue grew eight percent; churn fell to two percent after the support changes.",
 		Metadata: map[string]string{"tenant": "acme"}})
 	e.process(body)
 	raw := e.rawResult("example-spillover-0001")
-	var r pipeline.Result
+	var r jobv1.Result
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatal(err)
 	}
-	if r.Status != pipeline.StatusSucceeded || r.Tier != "premium" || r.ModelID != premiumGlobal {
+	if r.Status != jobv1.StatusSucceeded || r.Tier != "premium" || r.ModelID != premiumGlobal {
 		t.Fatalf("status %s (%+v) tier %s model %s, want succeeded on premium answered by %s", r.Status, r.Error, r.Tier, r.ModelID, premiumGlobal)
 	}
 	sp := r.Spillover
@@ -99,7 +100,7 @@ func TestSpilloverOnTheSimulator(t *testing.T) {
 // The schema holds a spillover to its shape.
 func TestResultSchemaChecksSpillover(t *testing.T) {
 	t.Parallel()
-	s := testenv.CompileSchema(t, "result.v1.schema.json", pipeline.ResultSchema)
+	s := testenv.CompileSchema(t, "result.v1.schema.json", jobv1.ResultSchema)
 	golden, err := os.ReadFile(filepath.Join(goldenDir, "result-spillover.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -140,8 +141,8 @@ func TestNoSpilloverWithTheDefaultTiers(t *testing.T) {
 		c.Models[economyModel] = m
 		c.Now = func() time.Time { return t0 }
 	}, cfg: func(c *pipeline.Config) { c.Retry.MaxSnooze = 50 * time.Millisecond }})
-	e.process(jobBody(t, pipeline.Job{JobID: "warm-up", Task: "summarize", Text: "Use up the one request."}))
-	err := e.p.Process(context.Background(), message(jobBody(t, pipeline.Job{JobID: "j", Task: "summarize", Text: "Throttled."})))
+	e.process(jobBody(t, jobv1.Job{JobID: "warm-up", Task: "summarize", Text: "Use up the one request."}))
+	err := e.p.Process(context.Background(), message(jobBody(t, jobv1.Job{JobID: "j", Task: "summarize", Text: "Throttled."})))
 	if err == nil || !strings.Contains(err.Error(), "still throttled") || !strings.Contains(err.Error(), economyModel) {
 		t.Fatalf("Process = %v, want a release: throttled on %s with nowhere to spill", err, economyModel)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/tiering"
 )
@@ -84,10 +85,10 @@ func TestSpilloverToTheFallbackModel(t *testing.T) {
 	u := newUnit(t, append(times(throttled, spillThrottles), answered), withFallback)
 	lim := &modelLimiter{}
 	u.p.lim = lim
-	u.process(t, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	u.process(t, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 
 	r := u.result(t, "j1")
-	if r.Status != StatusSucceeded || r.Tier != "economy" || r.ModelID != ecoFallback {
+	if r.Status != jobv1.StatusSucceeded || r.Tier != "economy" || r.ModelID != ecoFallback {
 		t.Fatalf("status %s tier %s model %s, want succeeded on economy answered by %s", r.Status, r.Tier, r.ModelID, ecoFallback)
 	}
 	sp := r.Spillover
@@ -162,9 +163,9 @@ func TestNoSpillover(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			u := newUnit(t, append(times(throttled, tt.throttles), answered), tt.change)
-			u.process(t, msg(t, Job{Task: "summarize", Text: shortDoc}))
+			u.process(t, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 			r := u.result(t, "j1")
-			if r.Status != StatusSucceeded || r.ModelID != eco.ModelID || r.Spillover != nil || r.Attempts != tt.throttles+1 {
+			if r.Status != jobv1.StatusSucceeded || r.ModelID != eco.ModelID || r.Spillover != nil || r.Attempts != tt.throttles+1 {
 				t.Errorf("status %s model %s spillover %+v attempts %d, want succeeded on %s without spillover after %d calls",
 					r.Status, r.ModelID, r.Spillover, r.Attempts, eco.ModelID, tt.throttles+1)
 			}
@@ -174,7 +175,7 @@ func TestNoSpillover(t *testing.T) {
 			if strings.Contains(u.logs.String(), "spilling over") {
 				t.Error("logs report a spillover")
 			}
-			raw := u.store.object("results", ResultKey(DefaultResultsPrefix, "j1"))
+			raw := u.store.object("results", jobv1.ResultKey(DefaultResultsPrefix, "j1"))
 			if strings.Contains(string(raw), "spillover") {
 				t.Errorf("result mentions spillover: %s", raw)
 			}
@@ -191,7 +192,7 @@ func TestThrottledFallbackIsSnoozedThenReleased(t *testing.T) {
 		withFallback(c)
 		c.Retry = RetryConfig{MaxAttempts: 2, ReleaseDelay: time.Minute, MaxSnooze: 200 * time.Millisecond}
 	})
-	err := u.p.Process(context.Background(), msg(t, Job{Task: "summarize", Text: shortDoc}))
+	err := u.p.Process(context.Background(), msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	var ex *exhaustedError
 	if retryDelay(err) != time.Minute || !errors.Is(err, ErrRetriesExhausted) || !errors.As(err, &ex) || ex.model != ecoFallback {
 		t.Fatalf("Process = %v, want RetryAfter(1m) saying %s is still throttled", err, ecoFallback)
@@ -221,9 +222,9 @@ func TestFallbackRejectionFailsNamingTheFallback(t *testing.T) {
 	eco, _ := tiering.Default().Tier("economy")
 	denied := reply{err: sdkErr(403, &types.AccessDeniedException{Message: aws.String("no access")})}
 	u := newUnit(t, append(times(throttled, spillThrottles), denied), withFallback)
-	u.process(t, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	u.process(t, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	r := u.result(t, "j1")
-	if r.Status != StatusFailed || r.Error == nil || r.Error.Code != CodeAccessDenied || !strings.Contains(r.Error.Message, ecoFallback) {
+	if r.Status != jobv1.StatusFailed || r.Error == nil || r.Error.Code != jobv1.CodeAccessDenied || !strings.Contains(r.Error.Message, ecoFallback) {
 		t.Fatalf("status %s error %+v, want failed with access_denied naming %s", r.Status, r.Error, ecoFallback)
 	}
 	if r.ModelID != ecoFallback || r.Spillover == nil || r.Spillover.From != eco.ModelID || r.Spillover.To != ecoFallback {
@@ -246,17 +247,17 @@ func TestSpilloverAndEscalation(t *testing.T) {
 		name      string
 		replies   []reply
 		model     string // that answered
-		spillover *Spillover
+		spillover *jobv1.Spillover
 		failed    string // in Escalations[0].Failed
 	}{
 		{"economy spilled, standard answered",
 			append(times(throttled, spillThrottles), cutOff, answered), std.ModelID, nil, ""},
 		{"economy spilled, standard failed",
 			append(times(throttled, spillThrottles), cutOff, denied), ecoFallback,
-			&Spillover{From: eco.ModelID, To: ecoFallback}, "access_denied"},
+			&jobv1.Spillover{From: eco.ModelID, To: ecoFallback}, "access_denied"},
 		{"economy answered, standard spilled",
 			append([]reply{cutOff}, append(times(throttled, spillThrottles), answered)...), "global.std",
-			&Spillover{From: std.ModelID, To: "global.std"}, ""},
+			&jobv1.Spillover{From: std.ModelID, To: "global.std"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -265,9 +266,9 @@ func TestSpilloverAndEscalation(t *testing.T) {
 				withFallback(c)
 				c.Tiers.Tiers[1].FallbackModelID, c.Tiers.Tiers[1].SpilloverAfter = "global.std", spillDelay
 			})
-			u.process(t, msg(t, Job{Task: "summarize", Text: shortDoc}))
+			u.process(t, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 			r := u.result(t, "j1")
-			if r.Status != StatusSucceeded || r.ModelID != tt.model || len(r.Escalations) != 1 || !strings.HasPrefix(r.Escalations[0].Failed, tt.failed) {
+			if r.Status != jobv1.StatusSucceeded || r.ModelID != tt.model || len(r.Escalations) != 1 || !strings.HasPrefix(r.Escalations[0].Failed, tt.failed) {
 				t.Fatalf("status %s model %s escalations %+v, want succeeded answered by %s, escalation failed %q",
 					r.Status, r.ModelID, r.Escalations, tt.model, tt.failed)
 			}

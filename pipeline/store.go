@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/sethvargo/go-retry"
+	"github.com/tierq/tierq/jobv1"
 )
 
 // Store is the part of S3 the pipeline uses: read documents, check for and
@@ -37,9 +39,6 @@ const conflictDelay = 2 * time.Second
 // resultWriteAttempts bounds the PutObject calls for one result; the whole
 // write is also bounded by Config.ResultWriteTimeout.
 const resultWriteAttempts = 5
-
-// ResultKey is the object key of a job's result.
-func ResultKey(prefix, jobID string) string { return prefix + jobID + ".json" }
 
 // listBucketHelp explains a 403 from HeadObject on a result key, which is
 // what S3 answers for a missing key to a caller without s3:ListBucket.
@@ -86,7 +85,7 @@ func (p *Pipeline) resultExists(ctx context.Context, log *slog.Logger, key strin
 // context (cancelled at the end of the worker's drain window), bounded by
 // Config.ResultWriteTimeout instead, and transient S3 errors are retried
 // in-process before the message is released.
-func (p *Pipeline) writeResult(ctx context.Context, log *slog.Logger, key string, r *Result) (written bool, err error) {
+func (p *Pipeline) writeResult(ctx context.Context, log *slog.Logger, key string, r *jobv1.Result) (written bool, err error) {
 	body, err := json.Marshal(r)
 	if err != nil {
 		return false, fmt.Errorf("encode result of job %s: %w", r.JobID, err)
@@ -193,30 +192,30 @@ func (p *Pipeline) transient(ctx context.Context, err error, d time.Duration) er
 
 // loadDocument returns the job's document text. Problems with the document
 // itself are failures; S3 trouble is transient.
-func (p *Pipeline) loadDocument(ctx context.Context, log *slog.Logger, job Job) (string, error) {
+func (p *Pipeline) loadDocument(ctx context.Context, log *slog.Logger, job jobv1.Job) (string, error) {
 	limit := p.cfg.MaxDocumentBytes
 	if job.DocumentURI == "" {
 		if int64(len(job.Text)) > limit {
-			return "", fail(CodeDocumentTooLarge, nil, "inline text is %d bytes, more than the %d-byte limit", len(job.Text), limit)
+			return "", fail(jobv1.CodeDocumentTooLarge, nil, "inline text is %d bytes, more than the %d-byte limit", len(job.Text), limit)
 		}
 		return job.Text, checkText(job.Text, "inline text")
 	}
 	uri := job.DocumentURI
-	bucket, key, err := ParseS3URI(uri)
+	bucket, key, err := jobv1.ParseS3URI(uri)
 	if err != nil {
-		return "", fail(CodeInvalidJob, err, "document_uri: %v", err)
+		return "", fail(jobv1.CodeInvalidJob, err, "document_uri: %v", err)
 	}
 	if !slices.Contains(p.cfg.InputBuckets, bucket) {
 		allowed := "none: this worker accepts inline documents only"
 		if len(p.cfg.InputBuckets) > 0 {
 			allowed = strings.Join(p.cfg.InputBuckets, ", ")
 		}
-		return "", fail(CodeBucketNotAllowed, nil, "bucket %q is not an allowed input bucket (allowed: %s)", bucket, allowed)
+		return "", fail(jobv1.CodeBucketNotAllowed, nil, "bucket %q is not an allowed input bucket (allowed: %s)", bucket, allowed)
 	}
 	if bucket == p.cfg.ResultsBucket && strings.HasPrefix(key, p.cfg.ResultsPrefix) {
 		// An input bucket may also hold results; a job must still never read
 		// another job's result or claim, which the worker's role can read.
-		return "", fail(CodeBucketNotAllowed, nil, "%s is under the results prefix %q: results and claims are never documents", uri, p.cfg.ResultsPrefix)
+		return "", fail(jobv1.CodeBucketNotAllowed, nil, "%s is under the results prefix %q: results and claims are never documents", uri, p.cfg.ResultsPrefix)
 	}
 	// The timeout covers reading the body: the body streams on this context.
 	gctx, cancel := context.WithTimeout(ctx, p.cfg.S3Timeout)
@@ -231,15 +230,15 @@ func (p *Pipeline) loadDocument(ctx context.Context, log *slog.Logger, job Job) 
 			// trouble, not the document's.
 			log.Error("read document: "+credentialHint, "bucket", bucket, "error_code", code)
 		case notFound(err):
-			return "", fail(CodeDocumentNotFound, err, "%s does not exist", uri)
+			return "", fail(jobv1.CodeDocumentNotFound, err, "%s does not exist", uri)
 		case forbidden(err):
-			return "", fail(CodeDocumentAccessDenied, err, "the worker may not read %s (allow s3:GetObject on it to the worker's role)", uri)
+			return "", fail(jobv1.CodeDocumentAccessDenied, err, "the worker may not read %s (allow s3:GetObject on it to the worker's role)", uri)
 		}
 		return "", p.transient(ctx, fmt.Errorf("read document %s: %w", uri, err), p.cfg.Retry.ReleaseDelay)
 	}
 	defer out.Body.Close()
 	if n := deref(out.ContentLength); n > limit {
-		return "", fail(CodeDocumentTooLarge, nil, "%s is %d bytes, more than the %d-byte limit", uri, n, limit)
+		return "", fail(jobv1.CodeDocumentTooLarge, nil, "%s is %d bytes, more than the %d-byte limit", uri, n, limit)
 	}
 	// ContentLength is the server's word; the limited read is ours, so a
 	// missing or wrong length cannot make us hold an unbounded document.
@@ -248,7 +247,7 @@ func (p *Pipeline) loadDocument(ctx context.Context, log *slog.Logger, job Job) 
 		return "", p.transient(ctx, fmt.Errorf("read document %s: %w", uri, err), p.cfg.Retry.ReleaseDelay)
 	}
 	if int64(len(data)) > limit {
-		return "", fail(CodeDocumentTooLarge, nil, "%s is more than the %d-byte limit", uri, limit)
+		return "", fail(jobv1.CodeDocumentTooLarge, nil, "%s is more than the %d-byte limit", uri, limit)
 	}
 	text := string(data)
 	return text, checkText(text, uri)
@@ -270,10 +269,10 @@ const maxControlShare = 0.01
 // rule and the count, never the content.
 func checkText(text, what string) error {
 	if !utf8.ValidString(text) {
-		return fail(CodeInvalidDocument, nil, "%s is not valid UTF-8 text", what)
+		return fail(jobv1.CodeInvalidDocument, nil, "%s is not valid UTF-8 text", what)
 	}
 	if n := strings.Count(text, "\x00"); n > 0 {
-		return fail(CodeInvalidDocument, nil, "%s has %s; text has none (is it binary, or UTF-16?)", what, plural(n, "NUL byte"))
+		return fail(jobv1.CodeInvalidDocument, nil, "%s has %s; text has none (is it binary, or UTF-16?)", what, plural(n, "NUL byte"))
 	}
 	chars, controls := 0, 0
 	for _, r := range text {
@@ -285,11 +284,11 @@ func checkText(text, what string) error {
 		}
 	}
 	if float64(controls) > maxControlShare*float64(chars) {
-		return fail(CodeInvalidDocument, nil, "%s has %s in %d (%.1f%%), more than %g%%; it looks binary, not text",
+		return fail(jobv1.CodeInvalidDocument, nil, "%s has %s in %d (%.1f%%), more than %g%%; it looks binary, not text",
 			what, plural(controls, "control character"), chars, 100*float64(controls)/float64(chars), 100*maxControlShare)
 	}
 	if strings.TrimSpace(text) == "" {
-		return fail(CodeInvalidDocument, nil, "%s is empty", what)
+		return fail(jobv1.CodeInvalidDocument, nil, "%s is empty", what)
 	}
 	return nil
 }
@@ -313,4 +312,12 @@ func noSuchKey(err error) bool { return notFound(err) && errorCode(err) != "NoSu
 // forbidden reports S3's 403 AccessDenied.
 func forbidden(err error) bool {
 	return errorCode(err) == "AccessDenied" || httpStatus(err) == http.StatusForbidden
+}
+
+// plural says "1 NUL byte" or "3 NUL bytes".
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/tierq/tierq/jobv1"
 )
 
 // retryDelay returns the RetryAfter delay of err, or -1 when it has none.
@@ -66,7 +67,7 @@ func TestWriteResult(t *testing.T) {
 				cancel()
 			}
 			defer cancel()
-			written, err := u.p.writeResult(ctx, u.p.log, "results/j.json", &Result{JobID: "j"})
+			written, err := u.p.writeResult(ctx, u.p.log, "results/j.json", &jobv1.Result{JobID: "j"})
 			if written != tt.wantWritten || retryDelay(err) != tt.wantDelay || (tt.wantDelay == -1 && err != nil) {
 				t.Errorf("writeResult = %v, %v (delay %s); want written %v, delay %s", written, err, retryDelay(err), tt.wantWritten, tt.wantDelay)
 			}
@@ -86,7 +87,7 @@ func TestWriteResultRecognisesItsOwnLostWrite(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, []reply{{out: answer("ok", types.StopReasonEndTurn, 4, 1, nil)}}, nil)
 	u.store.lostPuts = 1
-	u.process(t, msg(t, Job{Task: "summarize", Text: shortDoc}))
+	u.process(t, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	if u.store.puts != 2 {
 		t.Errorf("%d PutObject calls, want 2", u.store.puts)
 	}
@@ -97,7 +98,7 @@ func TestWriteResultRecognisesItsOwnLostWrite(t *testing.T) {
 	other := newUnit(t, nil, nil)
 	other.store.putErrs = []error{sdkErr(500, &smithy.GenericAPIError{Code: "InternalError"})}
 	other.store.objects["results/results/j.json"] = []byte(`{"job_id":"j","worker":{"id":"w2"}}`)
-	if w, err := other.p.writeResult(context.Background(), other.p.log, "results/j.json", &Result{JobID: "j"}); w || err != nil {
+	if w, err := other.p.writeResult(context.Background(), other.p.log, "results/j.json", &jobv1.Result{JobID: "j"}); w || err != nil {
 		t.Errorf("writeResult = %v, %v; want not written (another delivery's), no error", w, err)
 	}
 }
@@ -106,7 +107,7 @@ func TestWriteResultIsBoundedByItsTimeout(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, nil, func(c *Config) { c.ResultWriteTimeout = 30 * time.Millisecond })
 	u.store.stallPut = true
-	written, err := u.p.writeResult(context.Background(), u.p.log, "results/j.json", &Result{JobID: "j"})
+	written, err := u.p.writeResult(context.Background(), u.p.log, "results/j.json", &jobv1.Result{JobID: "j"})
 	if written || retryDelay(err) != DefaultRetryReleaseDelay || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("writeResult = %v, %v; want a release wrapping the deadline", written, err)
 	}
@@ -127,7 +128,7 @@ func TestWriteResultLogsWhatToFix(t *testing.T) {
 			t.Parallel()
 			u := newUnit(t, nil, nil)
 			u.store.putErr = tt.err
-			if _, err := u.p.writeResult(context.Background(), u.p.log, "results/j.json", &Result{JobID: "j"}); err == nil {
+			if _, err := u.p.writeResult(context.Background(), u.p.log, "results/j.json", &jobv1.Result{JobID: "j"}); err == nil {
 				t.Fatal("writeResult succeeded")
 			}
 			logs := u.logs.String()
@@ -145,10 +146,10 @@ func TestWriteResultIsConditional(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, nil, nil)
 	ctx := context.Background()
-	if w, err := u.p.writeResult(ctx, u.p.log, "results/j.json", &Result{JobID: "j", Status: StatusSucceeded}); !w || err != nil {
+	if w, err := u.p.writeResult(ctx, u.p.log, "results/j.json", &jobv1.Result{JobID: "j", Status: jobv1.StatusSucceeded}); !w || err != nil {
 		t.Fatalf("first write = %v, %v", w, err)
 	}
-	if w, err := u.p.writeResult(ctx, u.p.log, "results/j.json", &Result{JobID: "j", Status: StatusFailed}); w || err != nil {
+	if w, err := u.p.writeResult(ctx, u.p.log, "results/j.json", &jobv1.Result{JobID: "j", Status: jobv1.StatusFailed}); w || err != nil {
 		t.Fatalf("second write = %v, %v; want not written, no error", w, err)
 	}
 	if got := string(u.store.object("results", "results/j.json")); got == "" || !strings.Contains(got, `"status":"succeeded"`) {
@@ -198,7 +199,7 @@ func TestResultCheckDeniedIsLoggedOnce(t *testing.T) {
 	u := newUnit(t, nil, nil)
 	u.store.headErr = sdkErr(403, &smithy.GenericAPIError{Code: "Forbidden"})
 	for i := range 3 {
-		m := msg(t, Job{JobID: fmt.Sprintf("j%d", i), Task: "summarize", Text: shortDoc})
+		m := msg(t, jobv1.Job{JobID: fmt.Sprintf("j%d", i), Task: "summarize", Text: shortDoc})
 		err := u.p.Process(context.Background(), m)
 		if retryDelay(err) != DefaultRetryReleaseDelay || !strings.Contains(err.Error(), "s3:ListBucket") {
 			t.Fatalf("Process = %v, want a release that explains s3:ListBucket", err)
@@ -232,7 +233,7 @@ func TestS3ReadsAreBoundedByS3Timeout(t *testing.T) {
 		t.Parallel()
 		u := newUnit(t, nil, func(c *Config) { c.S3Timeout = 10 * time.Millisecond })
 		u.store.stallGet = true
-		_, err := u.p.loadDocument(context.Background(), u.p.log, Job{DocumentURI: "s3://docs/a.txt"})
+		_, err := u.p.loadDocument(context.Background(), u.p.log, jobv1.Job{DocumentURI: "s3://docs/a.txt"})
 		var f *failure
 		if errors.As(err, &f) || retryDelay(err) != DefaultRetryReleaseDelay || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("loadDocument = %v; want a release wrapping the deadline", err)
@@ -245,7 +246,7 @@ func TestLoadDocument(t *testing.T) {
 	const limit = 32
 	tests := []struct {
 		name      string
-		job       Job
+		job       jobv1.Job
 		object    []byte
 		length    *int64
 		getErr    error
@@ -253,22 +254,22 @@ func TestLoadDocument(t *testing.T) {
 		wantDelay time.Duration // transient
 		wantText  string
 	}{
-		{"inline", Job{Text: "inline text"}, nil, nil, nil, "", -1, "inline text"},
-		{"inline too large", Job{Text: string(make([]byte, limit+1))}, nil, nil, nil, CodeDocumentTooLarge, -1, ""},
-		{"inline blank", Job{Text: " \n\t"}, nil, nil, nil, CodeInvalidDocument, -1, ""},
-		{"by reference", Job{DocumentURI: "s3://docs/a.txt"}, []byte("stored text"), nil, nil, "", -1, "stored text"},
-		{"exactly at the limit", Job{DocumentURI: "s3://docs/a.txt"}, []byte("0123456789abcdef0123456789abcdef"), nil, nil, "", -1, "0123456789abcdef0123456789abcdef"},
-		{"ContentLength over the limit", Job{DocumentURI: "s3://docs/a.txt"}, []byte("small"), aws.Int64(limit + 1), nil, CodeDocumentTooLarge, -1, ""},
-		{"body over the limit, no ContentLength", Job{DocumentURI: "s3://docs/a.txt"}, make([]byte, limit+5), new(int64), nil, CodeDocumentTooLarge, -1, ""},
-		{"bucket not allowed", Job{DocumentURI: "s3://other/a.txt"}, nil, nil, nil, CodeBucketNotAllowed, -1, ""},
-		{"missing", Job{DocumentURI: "s3://docs/missing.txt"}, nil, nil, nil, CodeDocumentNotFound, -1, ""},
-		{"access denied", Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(403, &smithy.GenericAPIError{Code: "AccessDenied"}), CodeDocumentAccessDenied, -1, ""},
-		{"no such bucket", Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchBucket"}), CodeDocumentNotFound, -1, ""},
-		{"signature mismatch is the worker's trouble, not the document's", Job{DocumentURI: "s3://docs/a.txt"}, nil, nil,
+		{"inline", jobv1.Job{Text: "inline text"}, nil, nil, nil, "", -1, "inline text"},
+		{"inline too large", jobv1.Job{Text: string(make([]byte, limit+1))}, nil, nil, nil, jobv1.CodeDocumentTooLarge, -1, ""},
+		{"inline blank", jobv1.Job{Text: " \n\t"}, nil, nil, nil, jobv1.CodeInvalidDocument, -1, ""},
+		{"by reference", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, []byte("stored text"), nil, nil, "", -1, "stored text"},
+		{"exactly at the limit", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, []byte("0123456789abcdef0123456789abcdef"), nil, nil, "", -1, "0123456789abcdef0123456789abcdef"},
+		{"ContentLength over the limit", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, []byte("small"), aws.Int64(limit + 1), nil, jobv1.CodeDocumentTooLarge, -1, ""},
+		{"body over the limit, no ContentLength", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, make([]byte, limit+5), new(int64), nil, jobv1.CodeDocumentTooLarge, -1, ""},
+		{"bucket not allowed", jobv1.Job{DocumentURI: "s3://other/a.txt"}, nil, nil, nil, jobv1.CodeBucketNotAllowed, -1, ""},
+		{"missing", jobv1.Job{DocumentURI: "s3://docs/missing.txt"}, nil, nil, nil, jobv1.CodeDocumentNotFound, -1, ""},
+		{"access denied", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(403, &smithy.GenericAPIError{Code: "AccessDenied"}), jobv1.CodeDocumentAccessDenied, -1, ""},
+		{"no such bucket", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchBucket"}), jobv1.CodeDocumentNotFound, -1, ""},
+		{"signature mismatch is the worker's trouble, not the document's", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, nil, nil,
 			sdkErr(403, &smithy.GenericAPIError{Code: "SignatureDoesNotMatch"}), "", DefaultRetryReleaseDelay, ""},
-		{"expired token", Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(400, &smithy.GenericAPIError{Code: "ExpiredToken"}), "", DefaultRetryReleaseDelay, ""},
-		{"S3 unavailable", Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(503, &smithy.GenericAPIError{Code: "SlowDown"}), "", DefaultRetryReleaseDelay, ""},
-		{"not UTF-8", Job{DocumentURI: "s3://docs/a.txt"}, []byte{'a', 0xff}, nil, nil, CodeInvalidDocument, -1, ""},
+		{"expired token", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(400, &smithy.GenericAPIError{Code: "ExpiredToken"}), "", DefaultRetryReleaseDelay, ""},
+		{"S3 unavailable", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(503, &smithy.GenericAPIError{Code: "SlowDown"}), "", DefaultRetryReleaseDelay, ""},
+		{"not UTF-8", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, []byte{'a', 0xff}, nil, nil, jobv1.CodeInvalidDocument, -1, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -340,8 +341,8 @@ func TestCheckText(t *testing.T) {
 				return
 			}
 			var f *failure
-			if !errors.As(err, &f) || f.code != CodeInvalidDocument || f.msg != tt.want {
-				t.Errorf("checkText = %v\nwant %s: %s", err, CodeInvalidDocument, tt.want)
+			if !errors.As(err, &f) || f.code != jobv1.CodeInvalidDocument || f.msg != tt.want {
+				t.Errorf("checkText = %v\nwant %s: %s", err, jobv1.CodeInvalidDocument, tt.want)
 			}
 		})
 	}

@@ -15,9 +15,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/tierq/tierq/jobv1"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/tierq/tierq/pipeline"
 )
 
 // ResultsStore is the part of S3 the results source needs.
@@ -193,8 +192,8 @@ func (rb *resultsBuilder) add(name string, body []byte) {
 	rb.b.model(r.ModelID).ThrottlesKnown = false
 }
 
-func decodeResult(body []byte) (pipeline.Result, string) {
-	var r pipeline.Result
+func decodeResult(body []byte) (jobv1.Result, string) {
+	var r jobv1.Result
 	if len(body) > maxResultBytes {
 		return r, "larger than 16 MiB"
 	}
@@ -203,8 +202,8 @@ func decodeResult(body []byte) (pipeline.Result, string) {
 		return r, "not a result object: " + err.Error()
 	}
 	switch {
-	case r.Version != pipeline.ResultVersion:
-		return r, fmt.Sprintf("result version %q, want %q", r.Version, pipeline.ResultVersion)
+	case r.Version != jobv1.ResultVersion:
+		return r, fmt.Sprintf("result version %q, want %q", r.Version, jobv1.ResultVersion)
 	case r.Timings.FinishedAt.IsZero():
 		return r, "no timings.finished_at"
 	case r.Usage.InputTokens < 0 || r.Usage.OutputTokens < 0:

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tierq/tierq/jobv1"
 )
 
 // Sentinel errors; match them with errors.Is.
@@ -19,12 +21,12 @@ var (
 	ErrUnknownTask = errors.New("unknown task")
 )
 
-// Tasks a job can ask for.
+// Tasks a job can ask for: the wire contract's (package jobv1).
 const (
-	TaskSummarize = "summarize"
-	TaskClassify  = "classify"
-	TaskExtract   = "extract"
-	TaskCustom    = "custom"
+	TaskSummarize = jobv1.TaskSummarize
+	TaskClassify  = jobv1.TaskClassify
+	TaskExtract   = jobv1.TaskExtract
+	TaskCustom    = jobv1.TaskCustom
 )
 
 var tasks = []string{TaskSummarize, TaskClassify, TaskExtract, TaskCustom}

@@ -314,7 +314,7 @@ func (c *Config) ApplyDefaults() {
 // Validate reports every problem in the configuration at once, each naming
 // the field path, so a user can fix the file in one pass.
 // tierNameRe is what a tier may be called: the names job messages may use in
-// tier_override and tier_hint (pipeline/schema/job.v1.schema.json).
+// tier_override and tier_hint (jobv1/schema/job.v1.schema.json).
 var tierNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func (c *Config) Validate() error {

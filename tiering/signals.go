@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/tierq/tierq/jobv1"
 )
 
 // EstimateTokens estimates how many tokens a model will count for text:
@@ -119,4 +121,18 @@ func (d *tableDetector) add(line string) bool {
 		}
 	}
 	return false
+}
+
+// PromptTokens estimates the input tokens a job puts in its prompt: the
+// document and every other part that came from the job (instructions,
+// labels, fields, schema; jobv1.Job.PromptParts) with tierq's fixed opening,
+// without the tier's system prompt (added per tier). The worker, its limiter
+// and submit --dry-run count with it, so a 6-token document with a 700 KB
+// schema is not mistaken for a small job.
+func PromptTokens(job jobv1.Job, doc string) int {
+	n := EstimateTokens(jobv1.UserIntro)
+	for _, p := range job.PromptParts(doc) {
+		n += EstimateTokens(p)
+	}
+	return n
 }

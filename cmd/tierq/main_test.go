@@ -6,14 +6,15 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"github.com/tierq/tierq/internal/app"
-	"github.com/tierq/tierq/internal/iampolicy"
 	"io"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tierq/tierq/internal/app"
+	"github.com/tierq/tierq/internal/iampolicy"
 )
 
 func TestSimHelpDocumentsEveryFlag(t *testing.T) {

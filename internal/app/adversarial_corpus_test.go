@@ -17,7 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tierq/tierq/internal/testenv"
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 )
 
 // The adversarial corpus: raw message bodies, the S3 objects they refer to,
@@ -203,7 +203,7 @@ func decodeYAML(t *testing.T, path string, v any) {
 func TestAdversarialCorpusIsWellFormed(t *testing.T) {
 	t.Parallel()
 	c := loadAdversarial(t)
-	jobSchema := testenv.CompileSchema(t, "job.v1.schema.json", pipeline.JobSchema)
+	jobSchema := testenv.CompileSchema(t, "job.v1.schema.json", jobv1.JobSchema)
 	buckets := map[string]string{"ALLOWED": "tierq-allowed", "OTHER": "tierq-other", "RESULTS": "tierq-results"}
 	bodies := map[string]string{}
 	var good, others int
@@ -224,7 +224,7 @@ func TestAdversarialCorpusIsWellFormed(t *testing.T) {
 		if utf8.Valid(body) && k.directly() {
 			t.Errorf("%s: transport %s is only for bodies that are not UTF-8", k.Name, k.Transport)
 		}
-		if k.wantResult() && (k.Status == pipeline.StatusSucceeded || k.Status == pipeline.StatusBlocked) {
+		if k.wantResult() && (k.Status == jobv1.StatusSucceeded || k.Status == jobv1.StatusBlocked) {
 			// A job expected to run must be valid by the published schema,
 			// and its result must be where the test looks.
 			if err := testenv.Validate(jobSchema, body); err != nil {
@@ -280,11 +280,11 @@ func (e advExpect) check() error {
 		}
 	case "result":
 		switch e.Status {
-		case pipeline.StatusFailed:
+		case jobv1.StatusFailed:
 			if e.Code == "" {
 				bad("a failed result needs its error code")
 			}
-		case pipeline.StatusSucceeded, pipeline.StatusBlocked:
+		case jobv1.StatusSucceeded, jobv1.StatusBlocked:
 			if e.Code != "" {
 				bad("only a failed result has an error code")
 			}
@@ -298,7 +298,7 @@ func (e advExpect) check() error {
 		bad("outcome %q is not dlq or result", e.Outcome)
 	}
 	switch e.GuardrailAction {
-	case "", pipeline.GuardrailNone, pipeline.GuardrailMasked, pipeline.GuardrailBlocked:
+	case "", jobv1.GuardrailNone, jobv1.GuardrailMasked, jobv1.GuardrailBlocked:
 	default:
 		bad("guardrail_action %q is not none, masked or blocked", e.GuardrailAction)
 	}

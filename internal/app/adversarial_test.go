@@ -33,6 +33,7 @@ import (
 	"github.com/tierq/tierq/internal/demo"
 	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/internal/testenv"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/worker"
 )
@@ -257,7 +258,7 @@ func sqsBody(body []byte) string {
 
 // advResult is one result object.
 type advResult struct {
-	pipeline.Result
+	jobv1.Result
 	raw []byte
 }
 
@@ -290,7 +291,7 @@ func collectRun(t *testing.T, ctx context.Context, st *demo.Stack, qs demo.Queue
 		}
 		for _, obj := range page.Contents {
 			key := aws.ToString(obj.Key)
-			if !pipeline.IsResultKey(key) {
+			if !jobv1.IsResultKey(key) {
 				continue // a job's claim, not its result
 			}
 			got, err := st.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(resultsBucket), Key: obj.Key})
@@ -387,7 +388,7 @@ func resultOwners(corpus *advCorpus, run *advRun, buckets map[string]string) map
 	return owners
 }
 
-func errSuffix(r pipeline.Result) string {
+func errSuffix(r jobv1.Result) string {
 	if r.Error == nil {
 		return ""
 	}
@@ -494,7 +495,7 @@ func checkOverSQS(t *testing.T, c advCase, run *advRun) {
 	}
 	// Every paid call shows in the result that paid for it: a job that ran
 	// on two workers at once would show one call too many.
-	if c.Status == pipeline.StatusSucceeded || c.Status == pipeline.StatusBlocked {
+	if c.Status == jobv1.StatusSucceeded || c.Status == jobv1.StatusBlocked {
 		if n := run.callsByJob[c.jobID()]; n != r.Attempts {
 			t.Errorf("%d model calls carried this job's document, but the result records %d attempts", n, r.Attempts)
 		}
@@ -538,7 +539,7 @@ func runDirect(ctx context.Context, t *testing.T, w *app.Worker, st *demo.Stack,
 		ReceiveCount: 1, SentAt: now, ReceivedAt: now})
 	d := directOutcome{err: err, newCalls: simRequests(st) - before}
 	got, gerr := st.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(buckets["RESULTS"]),
-		Key: aws.String(pipeline.ResultKey("results/", c.jobID()))})
+		Key: aws.String(jobv1.ResultKey("results/", c.jobID()))})
 	if gerr == nil {
 		b, _ := io.ReadAll(got.Body)
 		got.Body.Close()
@@ -610,7 +611,7 @@ func checkAccounting(t *testing.T, corpus *advCorpus, run *advRun) {
 		}
 	}
 
-	resultSchema := testenv.CompileSchema(t, "result.v1.schema.json", pipeline.ResultSchema)
+	resultSchema := testenv.CompileSchema(t, "result.v1.schema.json", jobv1.ResultSchema)
 	attempts := 0
 	for id, r := range run.results {
 		attempts += r.Attempts

@@ -22,7 +22,7 @@ import (
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/internal/submit"
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/sizing"
 	"github.com/tierq/tierq/tiering"
 	"github.com/tierq/tierq/worker"
@@ -272,7 +272,7 @@ func countObjects(ctx context.Context, st *Stack, bucket string) (int, error) {
 			return 0, fmt.Errorf("list results: %w", err)
 		}
 		for _, obj := range page.Contents {
-			if pipeline.IsResultKey(aws.ToString(obj.Key)) {
+			if jobv1.IsResultKey(aws.ToString(obj.Key)) {
 				n++
 			}
 		}
@@ -291,7 +291,7 @@ func collect(ctx context.Context, st *Stack, qs Queues, resultsBucket, out strin
 			return nil, fmt.Errorf("list results: %w", err)
 		}
 		for _, obj := range page.Contents {
-			if !pipeline.IsResultKey(aws.ToString(obj.Key)) {
+			if !jobv1.IsResultKey(aws.ToString(obj.Key)) {
 				continue // a job's claim
 			}
 			got, err := st.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(resultsBucket), Key: obj.Key})
@@ -303,7 +303,7 @@ func collect(ctx context.Context, st *Stack, qs Queues, resultsBucket, out strin
 			if err != nil {
 				return nil, fmt.Errorf("read %s: %w", *obj.Key, err)
 			}
-			var r pipeline.Result
+			var r jobv1.Result
 			if err := json.Unmarshal(body, &r); err != nil {
 				return nil, fmt.Errorf("result %s is not valid JSON: %w", *obj.Key, err)
 			}

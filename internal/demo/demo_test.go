@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/tierq/tierq/internal/demo"
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 )
 
 // TestDemoEndToEnd runs `make demo`'s pipeline over the corpus: real SDK
@@ -57,12 +57,12 @@ func TestDemoEndToEnd(t *testing.T) {
 		status[r.JobID] = r.Status
 	}
 	for id, want := range map[string]string{
-		"globex-hr-case-0017":             pipeline.StatusBlocked, // SSN
-		"acme-receipt-0040":               pipeline.StatusBlocked, // card number
-		"acme-ticket-0030":                pipeline.StatusBlocked, // prompt injection
-		"umbrella-moderation-report-0018": pipeline.StatusBlocked, // denied topic
-		"acme-callback-0016":              pipeline.StatusSucceeded,
-		"initech-rewrite-0058":            pipeline.StatusSucceeded,
+		"globex-hr-case-0017":             jobv1.StatusBlocked, // SSN
+		"acme-receipt-0040":               jobv1.StatusBlocked, // card number
+		"acme-ticket-0030":                jobv1.StatusBlocked, // prompt injection
+		"umbrella-moderation-report-0018": jobv1.StatusBlocked, // denied topic
+		"acme-callback-0016":              jobv1.StatusSucceeded,
+		"initech-rewrite-0058":            jobv1.StatusSucceeded,
 	} {
 		if status[id] != want {
 			t.Errorf("%s: status %q, want %q", id, status[id], want)

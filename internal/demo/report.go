@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tierq/tierq/internal/bedrocksim"
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/tiering"
 )
 
@@ -19,7 +19,7 @@ import (
 type Report struct {
 	Tiers       []string // tier names in configuration order, then "none"
 	Rows        map[string]*Row
-	Results     []pipeline.Result
+	Results     []jobv1.Result
 	DeadLetters []DeadLetter
 	Escalations []string
 	Blocked     map[string]int // by policy
@@ -55,7 +55,7 @@ func newReport(tiers *tiering.Config) *Report {
 	return r
 }
 
-func (r *Report) add(res pipeline.Result) {
+func (r *Report) add(res jobv1.Result) {
 	r.Results = append(r.Results, res)
 	tier := res.Tier
 	if tier == "" {
@@ -76,11 +76,11 @@ func (r *Report) add(res pipeline.Result) {
 	}
 	if g := res.Guardrail; g != nil {
 		switch g.Action {
-		case pipeline.GuardrailBlocked:
+		case jobv1.GuardrailBlocked:
 			for _, p := range g.Policies {
 				r.Blocked[p]++
 			}
-		case pipeline.GuardrailMasked:
+		case jobv1.GuardrailMasked:
 			r.Masked++
 		}
 	}
@@ -107,8 +107,8 @@ func (r *Report) Print(w io.Writer, out string) {
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.6f\t\n", name, row.Statuses[pipeline.StatusSucceeded],
-			row.Statuses[pipeline.StatusBlocked], row.Statuses[pipeline.StatusFailed], row.Attempts,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.6f\t\n", name, row.Statuses[jobv1.StatusSucceeded],
+			row.Statuses[jobv1.StatusBlocked], row.Statuses[jobv1.StatusFailed], row.Attempts,
 			row.InputTokens, row.OutputTokens, row.Cost.TotalUSD)
 		for s, n := range row.Statuses {
 			total.Statuses[s] += n
@@ -118,8 +118,8 @@ func (r *Report) Print(w io.Writer, out string) {
 		total.OutputTokens += row.OutputTokens
 		total.Cost = total.Cost.Add(row.Cost)
 	}
-	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t%d\t%d\t%.6f\t\n", total.Statuses[pipeline.StatusSucceeded],
-		total.Statuses[pipeline.StatusBlocked], total.Statuses[pipeline.StatusFailed], total.Attempts,
+	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t%d\t%d\t%.6f\t\n", total.Statuses[jobv1.StatusSucceeded],
+		total.Statuses[jobv1.StatusBlocked], total.Statuses[jobv1.StatusFailed], total.Attempts,
 		total.InputTokens, total.OutputTokens, total.Cost.TotalUSD)
 	tw.Flush()
 	fmt.Fprintf(w, "  of which guardrail %.6f USD\n", total.Cost.GuardrailUSD)
@@ -155,13 +155,13 @@ func (r *Report) Print(w io.Writer, out string) {
 		blocked = append(blocked, fmt.Sprintf("%s %d", p, r.Blocked[p]))
 	}
 	fmt.Fprintf(w, "\nguardrail interventions: %d blocked (%s), %d masked and went on\n",
-		r.Count(pipeline.StatusBlocked), strings.Join(blocked, ", "), r.Masked)
+		r.Count(jobv1.StatusBlocked), strings.Join(blocked, ", "), r.Masked)
 	fmt.Fprintf(w, "escalations: %d\n", len(r.Escalations))
 	for _, e := range r.Escalations {
 		fmt.Fprintf(w, "  %s\n", e)
 	}
 	for _, res := range r.Results {
-		if res.Status == pipeline.StatusFailed && res.Error != nil {
+		if res.Status == jobv1.StatusFailed && res.Error != nil {
 			fmt.Fprintf(w, "failed: %s: %s: %s\n", res.JobID, res.Error.Code, res.Error.Message)
 		}
 	}

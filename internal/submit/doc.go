@@ -25,7 +25,7 @@
 //     instead of text or document_uri; submit reads that file into the job
 //     and strips the field.
 //
-// Every job is validated with pipeline.ParseJob's rules before anything is
+// Every job is validated with jobv1.ParseJob's rules before anything is
 // sent. An invalid input is reported with its file and line and skipped;
 // the others are still sent. A job ID used twice in one run is an error for
 // the later job.

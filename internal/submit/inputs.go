@@ -11,7 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 )
 
 // input is one document file, one JSONL line or one raw message file:
@@ -106,45 +106,45 @@ func fileInputs(path string, raw bool) ([]input, error) {
 // errFileField explains what is wrong with a JSONL line's "file" field.
 var errFileField = errors.New(`invalid "file" field`)
 
-// parseLine decodes and validates one JSONL line with pipeline.ParseJob,
+// parseLine decodes and validates one JSONL line with jobv1.ParseJob,
 // after replacing a "file" field with the text of the file it names.
-func parseLine(line []byte, dir string) (pipeline.Job, error) {
+func parseLine(line []byte, dir string) (jobv1.Job, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(line, &fields); err != nil {
-		return pipeline.Job{}, fmt.Errorf("%w: %v", pipeline.ErrMalformed, err)
+		return jobv1.Job{}, fmt.Errorf("%w: %v", jobv1.ErrMalformed, err)
 	}
 	raw, ok := fields["file"]
 	if !ok {
-		return pipeline.ParseJob(line)
+		return jobv1.ParseJob(line)
 	}
 	var rel string
 	if err := json.Unmarshal(raw, &rel); err != nil || rel == "" {
-		return pipeline.Job{}, fmt.Errorf("%w: want a non-empty string path", errFileField)
+		return jobv1.Job{}, fmt.Errorf("%w: want a non-empty string path", errFileField)
 	}
 	if _, has := fields["text"]; has {
-		return pipeline.Job{}, fmt.Errorf("%w: set file or text, not both", errFileField)
+		return jobv1.Job{}, fmt.Errorf("%w: set file or text, not both", errFileField)
 	}
 	if _, has := fields["document_uri"]; has {
-		return pipeline.Job{}, fmt.Errorf("%w: set file or document_uri, not both", errFileField)
+		return jobv1.Job{}, fmt.Errorf("%w: set file or document_uri, not both", errFileField)
 	}
 	// A job list must not reach outside its folder: it may come from
 	// someone else, and whatever it names is sent to the queue.
 	if !filepath.IsLocal(filepath.FromSlash(rel)) {
-		return pipeline.Job{}, fmt.Errorf("%w: %q must be a relative path inside the job list's folder", errFileField, rel)
+		return jobv1.Job{}, fmt.Errorf("%w: %q must be a relative path inside the job list's folder", errFileField, rel)
 	}
 	text, err := readDocument(filepath.Join(dir, filepath.FromSlash(rel)))
 	if err != nil {
-		return pipeline.Job{}, err
+		return jobv1.Job{}, err
 	}
 	delete(fields, "file")
 	if fields["text"], err = json.Marshal(text); err != nil {
-		return pipeline.Job{}, fmt.Errorf("encode text of %s: %w", rel, err)
+		return jobv1.Job{}, fmt.Errorf("encode text of %s: %w", rel, err)
 	}
 	body, err := json.Marshal(fields)
 	if err != nil {
-		return pipeline.Job{}, fmt.Errorf("encode job: %w", err)
+		return jobv1.Job{}, fmt.Errorf("encode job: %w", err)
 	}
-	return pipeline.ParseJob(body)
+	return jobv1.ParseJob(body)
 }
 
 // readDocument reads a document file as text. It rejects invalid UTF-8
@@ -156,16 +156,16 @@ func readDocument(path string) (string, error) {
 		return "", fmt.Errorf("read document: %w", err)
 	}
 	if !utf8.Valid(data) {
-		return "", fmt.Errorf("%w: document %s is not valid UTF-8 text", pipeline.ErrInvalidJob, path)
+		return "", fmt.Errorf("%w: document %s is not valid UTF-8 text", jobv1.ErrInvalidJob, path)
 	}
 	return string(data), nil
 }
 
 // fileJob builds the job for a document file from the options. The job ID
 // is left to the caller, which knows the IDs already used.
-func fileJob(o Options, text string) pipeline.Job {
-	j := pipeline.Job{
-		Version:      pipeline.JobVersion,
+func fileJob(o Options, text string) jobv1.Job {
+	j := jobv1.Job{
+		Version:      jobv1.JobVersion,
 		Task:         o.Task,
 		Instructions: o.Instructions,
 		Text:         text,

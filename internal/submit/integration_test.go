@@ -20,7 +20,7 @@ import (
 
 	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/internal/submit"
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 )
 
 const corpus = "../../testdata/corpus"
@@ -146,7 +146,7 @@ func TestIntegrationCorpusArrivesExactlyOnce(t *testing.T) {
 	msgs := emu.drain(t, queueURL, want)
 	seen := map[string]int{}
 	for _, m := range msgs {
-		j, err := pipeline.ParseJob([]byte(aws.ToString(m.Body)))
+		j, err := jobv1.ParseJob([]byte(aws.ToString(m.Body)))
 		if err != nil {
 			t.Errorf("received body does not parse as a job: %v", err)
 			continue
@@ -178,9 +178,9 @@ func TestIntegrationCorpusArrivesExactlyOnce(t *testing.T) {
 
 // checkObject compares a by-reference job's object with the file that
 // docs.jsonl names for it.
-func checkObject(t *testing.T, emu kumoEnv, j pipeline.Job, bucket string) {
+func checkObject(t *testing.T, emu kumoEnv, j jobv1.Job, bucket string) {
 	t.Helper()
-	b, key, err := pipeline.ParseS3URI(j.DocumentURI)
+	b, key, err := jobv1.ParseS3URI(j.DocumentURI)
 	if err != nil || b != bucket || key != "inputs/"+j.JobID+".txt" {
 		t.Errorf("job %s: document_uri %q, want s3://%s/inputs/%s.txt", j.JobID, j.DocumentURI, bucket, j.JobID)
 		return
@@ -254,7 +254,7 @@ func TestIntegrationRawSendsMalformedVerbatim(t *testing.T) {
 		t.Errorf("received bodies %q, want the files verbatim %q", got, want)
 	}
 	for _, body := range got {
-		if _, err := pipeline.ParseJob([]byte(body)); err == nil {
+		if _, err := jobv1.ParseJob([]byte(body)); err == nil {
 			t.Errorf("malformed body parses as a job: %s", body)
 		}
 	}

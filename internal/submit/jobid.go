@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 )
 
 // fallbackID names a document whose file name has no usable character.
@@ -13,7 +13,7 @@ const fallbackID = "doc"
 // JobIDFromFileName derives a job ID from a document's file name: the base
 // name with its extension, every run of characters outside A-Z a-z 0-9
 // . _ - replaced by one "-", leading and trailing . _ - trimmed, prefixed
-// with prefix and cut to pipeline.MaxJobIDLen. A name with nothing usable
+// with prefix and cut to jobv1.MaxJobIDLen. A name with nothing usable
 // becomes "doc". prefix must itself be valid (Options.Validate checks it).
 //
 // The result is deterministic and depends on the file alone (never on what
@@ -35,7 +35,7 @@ func JobIDFromFileName(prefix, name string) string {
 	if e := sanitize(strings.TrimPrefix(ext, ".")); e != "" {
 		id += "." + e
 	}
-	return cut(prefix+id, pipeline.MaxJobIDLen)
+	return cut(prefix+id, jobv1.MaxJobIDLen)
 }
 
 // sanitize replaces every run of characters outside A-Z a-z 0-9 . _ - by one

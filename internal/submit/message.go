@@ -9,8 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 )
 
 // Message attributes set on every job message, so operators can find a
@@ -77,7 +76,7 @@ func (m message) entry(id string) types.SendMessageBatchRequestEntry {
 // buildMessage encodes a validated job. When the message would exceed
 // inlineLimit, its text moves to s3://bucket/{prefix}{job_id}.txt and the
 // message carries document_uri instead; the caller uploads m.doc first.
-func buildMessage(j pipeline.Job, source string, o Options) (message, error) {
+func buildMessage(j jobv1.Job, source string, o Options) (message, error) {
 	m := message{source: source, jobID: j.JobID, task: j.Task}
 	var err error
 	if m.body, err = encodeJob(j); err != nil {
@@ -113,7 +112,7 @@ func buildMessage(j pipeline.Job, source string, o Options) (message, error) {
 
 // encodeJob encodes a job message body. HTML escaping is off because it only
 // makes messages larger (< becomes \u003c); the body is never put in HTML.
-func encodeJob(j pipeline.Job) ([]byte, error) {
+func encodeJob(j jobv1.Job) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/tiering"
 )
 
@@ -134,17 +134,17 @@ func (o Options) Validate() error {
 		bad("raw and dry run: raw messages are not jobs, so there is nothing to plan")
 	}
 	// Uploaded documents are sent as s3://{bucket}/{prefix}{job_id}.txt,
-	// which the worker reads with pipeline.ParseS3URI; checking both parts
+	// which the worker reads with jobv1.ParseS3URI; checking both parts
 	// with it here refuses a run that every worker would fail, job by job.
 	switch {
 	case strings.Contains(o.InputBucket, "/"):
 		bad("input bucket: %q is not a bucket name (give the name, not an s3:// URI)", o.InputBucket)
 	case o.InputBucket != "":
-		if _, _, err := pipeline.ParseS3URI("s3://" + o.InputBucket + "/k"); err != nil {
+		if _, _, err := jobv1.ParseS3URI("s3://" + o.InputBucket + "/k"); err != nil {
 			bad("input bucket: %w", err)
 		}
 	}
-	if _, _, err := pipeline.ParseS3URI("s3://input-bucket/" + o.InputPrefix + "job.txt"); err != nil {
+	if _, _, err := jobv1.ParseS3URI("s3://input-bucket/" + o.InputPrefix + "job.txt"); err != nil {
 		bad("input prefix %q: %w", o.InputPrefix, err)
 	}
 	if o.InlineLimit < MinInlineLimit || o.InlineLimit > MaxMessageBytes {
@@ -169,8 +169,8 @@ func (o Options) Validate() error {
 	case o.Task == tiering.TaskCustom && strings.TrimSpace(o.Instructions) == "":
 		bad("instructions: required for task custom")
 	}
-	if len(o.Instructions) > pipeline.MaxInstructionsBytes {
-		bad("instructions: %d bytes, more than %d", len(o.Instructions), pipeline.MaxInstructionsBytes)
+	if len(o.Instructions) > jobv1.MaxInstructionsBytes {
+		bad("instructions: %d bytes, more than %d", len(o.Instructions), jobv1.MaxInstructionsBytes)
 	}
 	return errors.Join(errs...)
 }

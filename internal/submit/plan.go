@@ -11,7 +11,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
 )
 
@@ -95,7 +94,7 @@ func (r *runner) dryRun(ctx context.Context, ins []input, out io.Writer) error {
 			jp.Upload = m.doc != nil
 			f := tiering.NewFacts(j.Task, j.Text)
 			// The same count as the worker's: every part of the prompt.
-			f.EstimatedTokens = pipeline.PromptTokens(j, j.Text)
+			f.EstimatedTokens = tiering.PromptTokens(j, j.Text)
 			f.Override, f.Hint = j.TierOverride, j.TierHint
 			jp.EstimatedTokens = f.EstimatedTokens
 			jp.Low, jp.High, jp.Decision, jp.Err = cfg.EstimateRange(f)

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/tierq/tierq/internal/submit"
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/tiering"
 )
 
@@ -37,13 +37,13 @@ func TestDryRunCorpus(t *testing.T) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		j, err := pipeline.ParseJob(line)
+		j, err := jobv1.ParseJob(line)
 		if err != nil {
 			t.Fatalf("%s:%d: corpus job does not parse: %v", path, i+1, err)
 		}
 		f := tiering.NewFacts(j.Task, j.Text)
 		// Like the worker: every part of the prompt counts.
-		f.EstimatedTokens = pipeline.PromptTokens(j, j.Text)
+		f.EstimatedTokens = tiering.PromptTokens(j, j.Text)
 		f.Override, f.Hint = j.TierOverride, j.TierHint
 		low, high, d, err := cfg.EstimateRange(f)
 		if err != nil {

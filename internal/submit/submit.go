@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/sethvargo/go-retry"
 
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/tiering"
 )
 
@@ -178,7 +178,7 @@ type runner struct {
 
 // job reads and validates one document or JSONL line into a job, and claims
 // its ID.
-func (r *runner) job(in input) (pipeline.Job, error) {
+func (r *runner) job(in input) (jobv1.Job, error) {
 	if in.line != nil {
 		j, err := parseLine(in.line, in.dir)
 		if err != nil {
@@ -192,7 +192,7 @@ func (r *runner) job(in input) (pipeline.Job, error) {
 	}
 	text, err := readDocument(in.path)
 	if err != nil {
-		return pipeline.Job{}, err
+		return jobv1.Job{}, err
 	}
 	j := fileJob(r.opts, text)
 	j.JobID = JobIDFromFileName(r.opts.JobIDPrefix, in.path)

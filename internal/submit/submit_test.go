@@ -17,7 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/tierq/tierq/internal/submit"
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 )
 
 var jobIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -93,7 +93,7 @@ func TestFolderCollidingNamesAreRefused(t *testing.T) {
 		t.Errorf("skipped %v, want a-b.txt refused as a duplicate", sum.Skipped)
 	}
 	for _, body := range q.bodies(t) {
-		j, err := pipeline.ParseJob([]byte(body))
+		j, err := jobv1.ParseJob([]byte(body))
 		if err != nil {
 			t.Fatalf("sent body does not parse: %v", err)
 		}
@@ -138,8 +138,8 @@ func TestJSONLBadLinesReportedOthersSent(t *testing.T) {
 		t.Errorf("sent %q, want %q", sum.SentJobIDs, want)
 	}
 	wantSkipped := map[string]error{
-		path + ":2": pipeline.ErrMalformed, path + ":5": pipeline.ErrInvalidJob, path + ":6": submit.ErrDuplicateJobID,
-		path + ":8": nil, path + ":9": pipeline.ErrInvalidJob, path + ":10": pipeline.ErrUnsupportedVersion, path + ":11": nil,
+		path + ":2": jobv1.ErrMalformed, path + ":5": jobv1.ErrInvalidJob, path + ":6": submit.ErrDuplicateJobID,
+		path + ":8": nil, path + ":9": jobv1.ErrInvalidJob, path + ":10": jobv1.ErrUnsupportedVersion, path + ":11": nil,
 	}
 	if len(sum.Skipped) != len(wantSkipped) {
 		t.Errorf("skipped %v, want lines 2, 5, 6, 8, 9, 10, 11", sum.Skipped)
@@ -163,7 +163,7 @@ func TestJSONLBadLinesReportedOthersSent(t *testing.T) {
 		if strings.Contains(body, `"file"`) {
 			t.Errorf("sent body still has the file field: %s", body)
 		}
-		j, err := pipeline.ParseJob([]byte(body))
+		j, err := jobv1.ParseJob([]byte(body))
 		if err != nil {
 			t.Errorf("sent body does not parse: %v", err)
 		}
@@ -394,7 +394,7 @@ func TestLargeDocumentGoesByReference(t *testing.T) {
 			t.Errorf("content type %q", ct)
 		}
 		for _, body := range q.bodies(t) {
-			j, err := pipeline.ParseJob([]byte(body))
+			j, err := jobv1.ParseJob([]byte(body))
 			if err != nil {
 				t.Fatal(err)
 			}

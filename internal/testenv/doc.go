@@ -5,5 +5,5 @@
 // depth) are in package emulator.
 //
 // It is for tests only (it imports testing); it is not for production code,
-// which validates jobs with pipeline.ParseJob.
+// which validates jobs with jobv1.ParseJob.
 package testenv

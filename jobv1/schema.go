@@ -1,4 +1,4 @@
-package pipeline
+package jobv1
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ var JobSchema []byte
 var ResultSchema []byte
 
 // jobSchemaURL is JobSchema's $id.
-const jobSchemaURL = "https://github.com/tierq/tierq/pipeline/schema/job.v1.schema.json"
+const jobSchemaURL = "https://github.com/tierq/tierq/jobv1/schema/job.v1.schema.json"
 
 // jobSchema is JobSchema compiled, once. The schema is embedded and tested,
 // so a failure here is a build defect, not a bad message.

@@ -1,4 +1,4 @@
-package pipeline
+package jobv1
 
 import (
 	"bytes"
@@ -67,7 +67,7 @@ const (
 var jobIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // Job is job message v1: one document job, the body of one SQS message.
-// The JSON Schema is pipeline/schema/job.v1.schema.json.
+// The JSON Schema is jobv1/schema/job.v1.schema.json.
 type Job struct {
 	Version string `json:"version"`
 	// JobID is the idempotency key: one result object per job ID, ever.

@@ -1,4 +1,4 @@
-package pipeline
+package jobv1
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package pipeline_test
+package jobv1_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/jobv1"
 )
 
 // FuzzParseJob checks that ParseJob never panics; that every job it accepts
@@ -47,7 +47,7 @@ func FuzzParseJob(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(pipeline.JobSchema))
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(jobv1.JobSchema))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -60,12 +60,12 @@ func FuzzParseJob(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		j, err := pipeline.ParseJob(body)
+		j, err := jobv1.ParseJob(body)
 		if err == nil {
 			if verr := j.Validate(); verr != nil {
 				t.Fatalf("ParseJob accepted %q but Validate says %v", body, verr)
 			}
-			if j.JobID == "" || j.Version != pipeline.JobVersion {
+			if j.JobID == "" || j.Version != jobv1.JobVersion {
 				t.Fatalf("accepted job %+v has no job_id or version", j)
 			}
 			v, derr := jsonschema.UnmarshalJSON(bytes.NewReader(body))
@@ -78,7 +78,7 @@ func FuzzParseJob(f *testing.F) {
 			return
 		}
 		sentinels := 0
-		for _, s := range []error{pipeline.ErrMalformed, pipeline.ErrUnsupportedVersion, pipeline.ErrBadJobID, pipeline.ErrInvalidJob} {
+		for _, s := range []error{jobv1.ErrMalformed, jobv1.ErrUnsupportedVersion, jobv1.ErrBadJobID, jobv1.ErrInvalidJob} {
 			if errors.Is(err, s) {
 				sentinels++
 			}
@@ -86,7 +86,7 @@ func FuzzParseJob(f *testing.F) {
 		if sentinels != 1 {
 			t.Fatalf("ParseJob(%q) = %v, matching %d sentinels; want exactly one", body, err, sentinels)
 		}
-		if errors.Is(err, pipeline.ErrInvalidJob) && j.JobID == "" {
+		if errors.Is(err, jobv1.ErrInvalidJob) && j.JobID == "" {
 			t.Fatalf("invalid job %q lost its job_id", body)
 		}
 		if strings.ContainsAny(err.Error(), "\n\r") {

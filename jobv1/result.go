@@ -1,10 +1,8 @@
-package pipeline
+package jobv1
 
 import (
 	"encoding/json"
 	"time"
-
-	"github.com/tierq/tierq/tiering"
 )
 
 // ResultVersion is the result object version this package writes.
@@ -30,7 +28,7 @@ const (
 
 // Result is result v1, written once per job to
 // s3://{results bucket}/{prefix}{job_id}.json. The JSON Schema is
-// pipeline/schema/result.v1.schema.json.
+// jobv1/schema/result.v1.schema.json.
 type Result struct {
 	Version string `json:"version"`
 	JobID   string `json:"job_id"`
@@ -53,8 +51,8 @@ type Result struct {
 	Output     *Output `json:"output,omitempty"`
 	StopReason string  `json:"stop_reason,omitempty"`
 	// Usage and Cost add up every model call made for the job.
-	Usage     tiering.Usage     `json:"usage"`
-	Cost      tiering.Cost      `json:"cost"`
+	Usage     Usage             `json:"usage"`
+	Cost      Cost              `json:"cost"`
 	Guardrail *GuardrailOutcome `json:"guardrail,omitempty"`
 	// Attempts counts model calls, throttled and failed ones included.
 	Attempts    int               `json:"attempts"`
@@ -86,7 +84,7 @@ type GuardrailOutcome struct {
 	Topics  []string `json:"topics,omitempty"`
 	Filters []string `json:"filters,omitempty"`
 	// TextUnits billed per policy, input and output together.
-	TextUnits tiering.GuardrailUnits `json:"text_units"`
+	TextUnits GuardrailUnits `json:"text_units"`
 }
 
 // Guardrail actions in GuardrailOutcome.Action.
