@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/tierq/tierq/internal/awserr"
 )
 
 // One model call per job, whatever the delivery pattern.
@@ -142,12 +143,12 @@ func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID string) (*
 		if err == nil {
 			return p.hold(ctx, log, key, jobID, token, etag), nil
 		}
-		if !preconditionFailed(err) {
+		if !awserr.PreconditionFailed(err) {
 			return nil, p.claimError(ctx, key, err)
 		}
 		rec, etag, err := p.readClaim(cctx, key)
 		switch {
-		case notFound(err):
+		case awserr.NotFound(err):
 			continue
 		case err != nil:
 			return nil, p.claimError(ctx, key, err)
@@ -160,7 +161,7 @@ func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID string) (*
 		}
 		// The lease ended: its worker died or gave the job back.
 		etag, err = p.putClaim(cctx, key, jobID, token, p.cfg.ClaimLease, etag, false)
-		if err != nil && preconditionFailed(err) {
+		if err != nil && awserr.PreconditionFailed(err) {
 			// Another delivery took it first, or our write landed and its
 			// response was lost: the token tells.
 			if again, tag, rerr := p.readClaim(cctx, key); rerr == nil && again.Token == token {
@@ -173,7 +174,7 @@ func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID string) (*
 				log.Info("took over an ended claim", "previous_worker", rec.Worker, "lease_ended", rec.Until.UTC().Format(time.RFC3339))
 			}
 			return p.hold(ctx, log, key, jobID, token, etag), nil
-		case preconditionFailed(err), notFound(err):
+		case awserr.PreconditionFailed(err), awserr.NotFound(err):
 			continue // another delivery took it first, or it is gone: look again
 		default:
 			return nil, p.claimError(ctx, key, err)
@@ -206,7 +207,7 @@ func newToken() string {
 
 func (p *Pipeline) claimError(ctx context.Context, key string, err error) error {
 	where := fmt.Sprintf("claim s3://%s/%s", p.cfg.ResultsBucket, key)
-	if code := errorCode(err); code == "ConditionalRequestConflict" || httpStatus(err) == 409 {
+	if awserr.ConditionalConflict(err) {
 		return p.transient(ctx, fmt.Errorf("%s: concurrent write: %w", where, err), conflictDelay)
 	}
 	return p.transient(ctx, fmt.Errorf("%s: %w", where, err), p.cfg.Retry.ReleaseDelay)
@@ -296,7 +297,7 @@ func (p *Pipeline) renew(ctx context.Context, log *slog.Logger, c *heldClaim) bo
 	wctx, cancel := context.WithTimeout(ctx, min(p.cfg.S3Timeout, p.cfg.ClaimLease/3))
 	defer cancel()
 	next, err := p.putClaim(wctx, c.key, c.jobID, c.token, p.cfg.ClaimLease, etag, false)
-	if err != nil && (preconditionFailed(err) || notFound(err)) && ctx.Err() == nil {
+	if err != nil && (awserr.PreconditionFailed(err) || awserr.NotFound(err)) && ctx.Err() == nil {
 		// Either another delivery took the job, or our own renewal landed
 		// and its response was lost (the SDK's retry then got 412): the
 		// claim's token tells which.
@@ -312,7 +313,7 @@ func (p *Pipeline) renew(ctx context.Context, log *slog.Logger, c *heldClaim) bo
 		return true
 	case ctx.Err() != nil:
 		return false
-	case preconditionFailed(err) || notFound(err):
+	case awserr.PreconditionFailed(err) || awserr.NotFound(err):
 		// Our lease ended before we could renew it (a stall longer than the
 		// lease) and another delivery took the job. Both may now pay for the
 		// model; the result write keeps one answer, and the other's cost
@@ -324,7 +325,7 @@ func (p *Pipeline) renew(ctx context.Context, log *slog.Logger, c *heldClaim) bo
 	default:
 		// Transient: the next renewal may work, and the lease has two more
 		// thirds to run.
-		log.Warn("claim renewal failed; retrying", "error_code", errorCode(err))
+		log.Warn("claim renewal failed; retrying", "error_code", awserr.Code(err))
 		return true
 	}
 }
@@ -342,8 +343,8 @@ func (p *Pipeline) drop(ctx context.Context, log *slog.Logger, c *heldClaim, rel
 	// A lease that ends now: the next delivery takes the claim over.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.S3Timeout)
 	defer cancel()
-	if _, err := p.putClaim(wctx, c.key, c.jobID, c.token, 0, etag, false); err != nil && !preconditionFailed(err) {
-		log.Warn("could not end the claim's lease; the next delivery waits until it ends", "error_code", errorCode(err),
+	if _, err := p.putClaim(wctx, c.key, c.jobID, c.token, 0, etag, false); err != nil && !awserr.PreconditionFailed(err) {
+		log.Warn("could not end the claim's lease; the next delivery waits until it ends", "error_code", awserr.Code(err),
 			"lease", p.cfg.ClaimLease.String())
 	}
 }

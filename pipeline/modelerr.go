@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/smithy-go"
 
+	"github.com/tierq/tierq/internal/awserr"
 	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/limiter"
 )
@@ -67,7 +68,7 @@ func classifyModelError(ctx context.Context, err error, model, guardrail string)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return modelErr{kind: kindTransient, code: "timeout", msg: fmt.Sprintf("%s did not answer within the call timeout", model)}
 	}
-	if code, ok := credentialError(err); ok {
+	if code, ok := awserr.Credential(err); ok {
 		return modelErr{kind: kindCredentials, code: code, msg: credentialHint}
 	}
 	var ae smithy.APIError
@@ -93,7 +94,7 @@ func classifyModelError(ctx context.Context, err error, model, guardrail string)
 		return modelErr{kind: kindPermanent, code: jobv1.CodeResourceNotFound,
 			msg: fmt.Sprintf("Bedrock found no such resource: check that model ID or inference profile %s is available in this account and Region, and that guardrail %s exists there: %s", model, guardrail, msg)}
 	}
-	status := httpStatus(err)
+	status := awserr.HTTPStatus(err)
 	switch {
 	case status == http.StatusTooManyRequests:
 		return modelErr{kind: kindThrottle, code: orStatus(code, status), msg: msg}
@@ -115,52 +116,6 @@ func orStatus(code string, status int) string {
 	return fmt.Sprintf("HTTP %d", status)
 }
 
-// httpStatus is the response's HTTP status, or 0 when there was no response.
-func httpStatus(err error) int {
-	var he interface{ HTTPStatusCode() int }
-	if errors.As(err, &he) {
-		return he.HTTPStatusCode()
-	}
-	return 0
-}
-
-// errorCode is the AWS error code, or "".
-func errorCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
-// credentialCodes are AWS's answers to requests it could not authenticate.
-// They come back as 4xx, like a bad request, but the job is not at fault:
-// the worker's credentials or clock are, and those recover (the SDK refreshes
-// credentials and corrects clock skew on its own) or get fixed by a person.
-// A failed result would be final, since a job ID gets one result ever, so
-// these release the message instead. Bedrock and STS use the first six, S3
-// the rest.
-var credentialCodes = map[string]bool{
-	"ExpiredTokenException":       true,
-	"UnrecognizedClientException": true,
-	"InvalidSignatureException":   true,
-	"InvalidClientTokenId":        true,
-	"RequestExpired":              true,
-	"IncompleteSignature":         true,
-	"ExpiredToken":                true,
-	"SignatureDoesNotMatch":       true,
-	"InvalidAccessKeyId":          true,
-	"InvalidToken":                true,
-	"RequestTimeTooSkewed":        true,
-}
-
 // credentialHint is what to check after a credential error. Logs name the
 // error code and this, never the credentials or AWS's message.
 const credentialHint = "AWS rejected the worker's credentials or request signature: check the task role's credentials and the host clock"
-
-// credentialError reports whether err is AWS refusing to authenticate the
-// request, and its error code.
-func credentialError(err error) (string, bool) {
-	code := errorCode(err)
-	return code, credentialCodes[code]
-}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/tierq/tierq/internal/awserr"
 )
 
 // Preflight checks, before the worker takes any job, that the results bucket
@@ -32,7 +33,7 @@ func (p *Pipeline) Preflight(ctx context.Context) error {
 	if herr == nil {
 		return nil // someone created the key; the bucket answers either way
 	}
-	if !noSuchKey(herr) && !forbidden(herr) {
+	if !noSuchKey(herr) && !awserr.AccessDenied(herr) {
 		return p.preflightError(where+": HeadObject", herr)
 	}
 	// A HEAD response has no body, so S3 cannot say why: its 404 may be a
@@ -43,7 +44,7 @@ func (p *Pipeline) Preflight(ctx context.Context) error {
 	case gerr == nil:
 		out.Body.Close()
 		return nil
-	case noSuchKey(gerr) && forbidden(herr):
+	case noSuchKey(gerr) && awserr.AccessDenied(herr):
 		return p.preflightError(where+": HeadObject", herr)
 	case noSuchKey(gerr):
 		return nil
@@ -53,13 +54,13 @@ func (p *Pipeline) Preflight(ctx context.Context) error {
 
 func (p *Pipeline) preflightError(where string, err error) error {
 	bucket := p.cfg.ResultsBucket
-	if code, ok := credentialError(err); ok {
+	if code, ok := awserr.Credential(err); ok {
 		return fmt.Errorf("preflight: %s: %s (%s): %w", where, credentialHint, code, err)
 	}
 	switch {
-	case errorCode(err) == "NoSuchBucket":
+	case awserr.Code(err) == "NoSuchBucket":
 		return fmt.Errorf("preflight: results bucket %s does not exist (create it, or fix the results bucket setting): %w", bucket, err)
-	case forbidden(err):
+	case awserr.AccessDenied(err):
 		return fmt.Errorf("preflight: %s: access denied looking up a key that does not exist: %s: %w", where, listBucketHelp(bucket), err)
 	}
 	return fmt.Errorf("preflight: %s: %w", where, err)

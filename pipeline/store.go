@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/sethvargo/go-retry"
+	"github.com/tierq/tierq/internal/awserr"
 	"github.com/tierq/tierq/jobv1"
 )
 
@@ -60,9 +61,9 @@ func (p *Pipeline) resultExists(ctx context.Context, log *slog.Logger, key strin
 		return false, nil
 	}
 	where := fmt.Sprintf("check for result s3://%s/%s", bucket, key)
-	if code, ok := credentialError(err); ok {
+	if code, ok := awserr.Credential(err); ok {
 		log.Error(where+": "+credentialHint, "error_code", code)
-	} else if forbidden(err) {
+	} else if awserr.AccessDenied(err) {
 		// Not "no result": that would call the model for jobs that are
 		// done. Released like any S3 trouble, and said loudly once, since
 		// every job will do the same until the policy is fixed.
@@ -70,7 +71,7 @@ func (p *Pipeline) resultExists(ctx context.Context, log *slog.Logger, key strin
 		if p.deniedLogged.CompareAndSwap(false, true) {
 			// HEAD responses have no body, so this 403 may also be rejected
 			// credentials; Preflight tells the two apart.
-			log.Error("cannot check for results: "+listBucketHelp(bucket), "bucket", bucket, "error_code", errorCode(err))
+			log.Error("cannot check for results: "+listBucketHelp(bucket), "bucket", bucket, "error_code", awserr.Code(err))
 		}
 	}
 	return false, p.transient(ctx, fmt.Errorf("%s: %w", where, err), p.cfg.Retry.ReleaseDelay)
@@ -110,21 +111,21 @@ func (p *Pipeline) writeResult(ctx context.Context, log *slog.Logger, key string
 		case err == nil:
 			written = true
 			return nil
-		case preconditionFailed(err):
+		case awserr.PreconditionFailed(err):
 			// The object may be our own write whose response was lost,
 			// after our failed attempt or inside the SDK's own retry of this
 			// one, rather than another delivery's; one GET tells.
 			written = p.isOurs(ctx, bucket, key, body)
 			return nil
 		}
-		code := errorCode(err)
+		code := awserr.Code(err)
 		attrs := []any{"bucket", bucket, "attempt", attempts, "max_attempts", resultWriteAttempts, "error_code", code}
-		switch _, cred := credentialError(err); {
+		switch _, cred := awserr.Credential(err); {
 		case cred:
 			// The SDK corrects clock skew from the failed response, so a
 			// retry can succeed; either way a person should know.
 			log.Error(where+": "+credentialHint, attrs...)
-		case code == "NoSuchBucket" || forbidden(err):
+		case code == "NoSuchBucket" || awserr.AccessDenied(err):
 			log.Error(where+": the results bucket is missing or the worker may not write to it (allow s3:PutObject)", attrs...)
 			return err
 		case !retryablePut(err):
@@ -140,7 +141,7 @@ func (p *Pipeline) writeResult(ctx context.Context, log *slog.Logger, key string
 	if last == nil {
 		last = err
 	}
-	if code := errorCode(last); code == "ConditionalRequestConflict" || httpStatus(last) == http.StatusConflict {
+	if awserr.ConditionalConflict(last) {
 		return false, p.transient(ctx, fmt.Errorf("%s: concurrent write, %d attempts: %w", where, attempts, last), conflictDelay)
 	}
 	return false, p.transient(ctx, fmt.Errorf("%s: %d attempts: %w", where, attempts, last), p.cfg.Retry.ReleaseDelay)
@@ -158,17 +159,12 @@ func (p *Pipeline) isOurs(ctx context.Context, bucket, key string, body []byte) 
 	return err == nil && bytes.Equal(got, body)
 }
 
-// preconditionFailed is S3's 412 to If-None-Match: *: the result exists.
-func preconditionFailed(err error) bool {
-	return errorCode(err) == "PreconditionFailed" || httpStatus(err) == http.StatusPreconditionFailed
-}
-
 // retryablePut reports the PutObject errors worth another try in-process:
 // S3's 5xx, 409 ConditionalRequestConflict, S3's RequestTimeout (a 400 for a
 // stalled upload), and errors without any answer from S3 (network).
 // Credential errors are retried by the caller.
 func retryablePut(err error) bool {
-	code, status := errorCode(err), httpStatus(err)
+	code, status := awserr.Code(err), awserr.HTTPStatus(err)
 	switch {
 	case status >= 500 || status == http.StatusConflict:
 		return true
@@ -222,16 +218,16 @@ func (p *Pipeline) loadDocument(ctx context.Context, log *slog.Logger, job jobv1
 	defer cancel()
 	out, err := p.store.GetObject(gctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
-		code, cred := credentialError(err)
+		code, cred := awserr.Credential(err)
 		switch {
 		case cred:
 			// Checked before 403: S3 answers SignatureDoesNotMatch and
 			// InvalidAccessKeyId with 403 too, and those are the worker's
 			// trouble, not the document's.
 			log.Error("read document: "+credentialHint, "bucket", bucket, "error_code", code)
-		case notFound(err):
+		case awserr.NotFound(err):
 			return "", fail(jobv1.CodeDocumentNotFound, err, "%s does not exist", uri)
-		case forbidden(err):
+		case awserr.AccessDenied(err):
 			return "", fail(jobv1.CodeDocumentAccessDenied, err, "the worker may not read %s (allow s3:GetObject on it to the worker's role)", uri)
 		}
 		return "", p.transient(ctx, fmt.Errorf("read document %s: %w", uri, err), p.cfg.Retry.ReleaseDelay)
@@ -293,26 +289,10 @@ func checkText(text, what string) error {
 	return nil
 }
 
-// notFound reports S3's "no such object": NoSuchKey or NoSuchBucket from
-// GetObject, NotFound (or a bare 404: HEAD responses have no body) from
-// HeadObject.
-func notFound(err error) bool {
-	switch errorCode(err) {
-	case "NoSuchKey", "NoSuchBucket", "NotFound":
-		return true
-	}
-	return httpStatus(err) == http.StatusNotFound
-}
-
-// noSuchKey is notFound without NoSuchBucket: for the results bucket, a
+// noSuchKey is awserr.NotFound without NoSuchBucket: for the results bucket, a
 // missing bucket is the worker's misconfiguration, not a job without a result.
 // (A HEAD cannot tell the two apart, as it has no body; Preflight can.)
-func noSuchKey(err error) bool { return notFound(err) && errorCode(err) != "NoSuchBucket" }
-
-// forbidden reports S3's 403 AccessDenied.
-func forbidden(err error) bool {
-	return errorCode(err) == "AccessDenied" || httpStatus(err) == http.StatusForbidden
-}
+func noSuchKey(err error) bool { return awserr.NotFound(err) && awserr.Code(err) != "NoSuchBucket" }
 
 // plural says "1 NUL byte" or "3 NUL bytes".
 func plural(n int, unit string) string {

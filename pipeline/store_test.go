@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/tierq/tierq/internal/awserr"
 	"github.com/tierq/tierq/jobv1"
 )
 
@@ -132,7 +133,7 @@ func TestWriteResultLogsWhatToFix(t *testing.T) {
 				t.Fatal("writeResult succeeded")
 			}
 			logs := u.logs.String()
-			if !strings.Contains(logs, `"level":"ERROR"`) || !strings.Contains(logs, tt.want) || !strings.Contains(logs, `"error_code":"`+errorCode(tt.err)+`"`) {
+			if !strings.Contains(logs, `"level":"ERROR"`) || !strings.Contains(logs, tt.want) || !strings.Contains(logs, `"error_code":"`+awserr.Code(tt.err)+`"`) {
 				t.Errorf("logs lack an ERROR line with %q and the code:\n%s", tt.want, logs)
 			}
 			if strings.Contains(logs, "secret-ish detail") {

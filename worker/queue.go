@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
@@ -18,22 +17,3 @@ type Queue interface {
 }
 
 var _ Queue = (*sqs.Client)(nil)
-
-// errorCode returns the AWS error code carried by err, or "".
-func errorCode(err error) string {
-	var coded interface{ ErrorCode() string }
-	if errors.As(err, &coded) {
-		return coded.ErrorCode()
-	}
-	return ""
-}
-
-// isMissingQueue reports whether err says the queue does not exist. Real SQS
-// and the emulators disagree on the typed error, but all carry the code.
-func isMissingQueue(err error) bool {
-	switch errorCode(err) {
-	case "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist":
-		return true
-	}
-	return false
-}

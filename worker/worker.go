@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/tierq/tierq/internal/awserr"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -238,7 +239,7 @@ func (w *Worker) receiveLoop(ctx, jobCtx context.Context, jobs *errgroup.Group) 
 			if ctx.Err() != nil {
 				return nil
 			}
-			if isMissingQueue(err) {
+			if awserr.MissingQueue(err) {
 				return fmt.Errorf("receive from %s: %w", w.cfg.QueueURL, err)
 			}
 			backoff = min(max(2*backoff, receiveBackoffMin), receiveBackoffMax)

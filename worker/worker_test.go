@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/tierq/tierq/internal/awserr"
 	"github.com/tierq/tierq/internal/emulator"
 )
 
@@ -516,7 +517,7 @@ func TestMissingQueueStopsRun(t *testing.T) {
 	go func() { done <- w.Run(context.Background()) }()
 	select {
 	case err := <-done:
-		if !isMissingQueue(err) {
+		if !awserr.MissingQueue(err) {
 			t.Errorf("Run error = %v, want the missing-queue error", err)
 		}
 	case <-time.After(10 * time.Second):

@@ -11,8 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/smithy-go"
 	"github.com/sethvargo/go-retry"
+	"github.com/tierq/tierq/internal/awserr"
 )
 
 // ErrQueueUnusable: SQS refused a batch in a way no other batch can avoid
@@ -90,7 +90,7 @@ func (b *batcher) flush(ctx context.Context) error {
 			case queueUnusable(err):
 				stop = fmt.Errorf("%w: %w", ErrQueueUnusable, err)
 				return err
-			case clientFault(err):
+			case awserr.ClientFault(err):
 				return err // this request cannot succeed; other batches may
 			}
 			// The SDK has already retried; a few more attempts with a
@@ -109,7 +109,7 @@ func (b *batcher) flush(ctx context.Context) error {
 				continue
 			}
 			err := fmt.Errorf("SQS refused the message: %s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
-			if slices.Contains(unusableCodes, aws.ToString(f.Code)) {
+			if unusableCode(aws.ToString(f.Code)) {
 				// Emulators report a missing queue per entry rather than
 				// for the request; either way no later batch can succeed.
 				stop = fmt.Errorf("%w: %w", ErrQueueUnusable, err)
@@ -156,28 +156,21 @@ func entryIndex(id *string, pending map[int]error) (int, bool) {
 	return i, ok
 }
 
-// Error codes meaning no batch can succeed until someone fixes the queue or
-// the credentials.
-var unusableCodes = []string{
-	"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist",
-	"AccessDenied", "AccessDeniedException", "InvalidAddress", "InvalidSecurity",
+// queueCodes are SQS's codes (besides a missing queue and access denied)
+// meaning no batch can succeed until someone fixes the queue (its address,
+// HTTPS requirement or KMS key) or the credentials. Credentials that merely
+// expired or a skewed clock are left out: the SDK recovers from those.
+var queueCodes = []string{
+	"InvalidAddress", "InvalidSecurity", "KmsAccessDenied", "KmsDisabled", "KmsNotFound", "KmsInvalidState",
 	"InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch",
-	"KmsAccessDenied", "KmsDisabled", "KmsNotFound", "KmsInvalidState",
 }
 
-// Client-fault codes that are worth retrying.
-var throttleCodes = []string{
-	"RequestThrottled", "ThrottlingException", "Throttling", "KmsThrottled", "RequestLimitExceeded",
-}
+// queueUnusable reports an error after which no batch can succeed until
+// someone fixes the queue or the credentials.
+func queueUnusable(err error) bool { return unusableCode(awserr.Code(err)) || awserr.AccessDenied(err) }
 
-func queueUnusable(err error) bool {
-	var ae interface{ ErrorCode() string }
-	return errors.As(err, &ae) && slices.Contains(unusableCodes, ae.ErrorCode())
-}
-
-// clientFault reports an error SQS blames on the request, such as a batch
-// over its size limit: sending the same request again cannot succeed.
-func clientFault(err error) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae) && ae.ErrorFault() == smithy.FaultClient && !slices.Contains(throttleCodes, ae.ErrorCode())
+// unusableCode is queueUnusable for an error code alone, as one entry of a
+// batch answer carries it.
+func unusableCode(code string) bool {
+	return awserr.MissingQueueCode(code) || awserr.AccessDeniedCode(code) || slices.Contains(queueCodes, code)
 }
