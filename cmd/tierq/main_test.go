@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,7 +145,8 @@ func TestWorkerReportsEveryMissingSetting(t *testing.T) {
 }
 
 // TestReadmeDocumentsEveryWorkerSetting keeps README's configuration table
-// complete: every flag, with its environment variable.
+// complete and true: every flag, with its environment variable, and the
+// default the flag really has (the component's Default constant).
 func TestReadmeDocumentsEveryWorkerSetting(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -153,11 +155,41 @@ func TestReadmeDocumentsEveryWorkerSetting(t *testing.T) {
 	var s app.Settings
 	fs, _, _, _ := workerFlags(&s, io.Discard)
 	fs.VisitAll(func(f *flag.Flag) {
-		row := "`--" + f.Name + "` / `" + envName(f.Name) + "`"
-		if !strings.Contains(string(readme), row) {
+		row := "| `--" + f.Name + "` / `" + envName(f.Name) + "` | "
+		i := strings.Index(string(readme), row)
+		if i < 0 {
 			t.Errorf("README's worker configuration table has no row %s", row)
+			return
+		}
+		rest := string(readme)[i+len(row):]
+		documented := strings.Trim(strings.TrimSpace(rest[:strings.Index(rest, " |")]), "`")
+		if !sameDefault(f.DefValue, documented) {
+			t.Errorf("README says --%s defaults to %q; the flag's default is %q", f.Name, documented, f.DefValue)
 		}
 	})
+}
+
+// sameDefault compares a flag's default with README's wording of it: the
+// same duration ("1m" and "1m0s"), the same size ("8 MiB" and 8388608), the
+// same text, or for a flag without a default any words (required, none,
+// host name).
+func sameDefault(def, documented string) bool {
+	if def == "" {
+		return documented != ""
+	}
+	if d, err := time.ParseDuration(def); err == nil {
+		r, err := time.ParseDuration(documented)
+		return err == nil && r == d
+	}
+	if n, err := strconv.ParseInt(def, 10, 64); err == nil {
+		if mib, ok := strings.CutSuffix(documented, " MiB"); ok {
+			m, err := strconv.ParseInt(mib, 10, 64)
+			return err == nil && m<<20 == n
+		}
+		m, err := strconv.ParseInt(documented, 10, 64)
+		return err == nil && m == n
+	}
+	return def == documented
 }
 
 func TestIAMPolicyHelpDocumentsEveryFlag(t *testing.T) {

@@ -10,17 +10,22 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tierq/tierq/internal/app"
+	"github.com/tierq/tierq/limiter"
+	"github.com/tierq/tierq/pipeline"
+	"github.com/tierq/tierq/worker"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// workerFlags registers every worker setting as a flag. Each flag NAME can
+// workerFlags registers every worker setting as a flag, with its component's
+// default (pipeline, worker, limiter, app: each default lives there, once;
+// TestReadmeDocumentsEveryWorkerSetting keeps README's table equal). Each
+// flag NAME can
 // also come from the environment as TIERQ_NAME (upper case, - as _) and from
 // the YAML file given by --config as name (- as _). Precedence: flag,
 // environment, file, default.
@@ -33,7 +38,7 @@ func workerFlags(s *app.Settings, stderr io.Writer) (*flag.FlagSet, *string, *st
 	fs.StringVar(&s.QueueURL, "queue-url", "", "SQS queue URL to receive jobs from (required)")
 	fs.StringVar(&s.DeadLetterQueueURL, "dlq-url", "", "SQS dead-letter queue URL for messages that are not jobs (required)")
 	fs.StringVar(&s.ResultsBucket, "results-bucket", "", "S3 bucket for results (required)")
-	fs.StringVar(&s.ResultsPrefix, "results-prefix", "results/", "key prefix of result objects")
+	fs.StringVar(&s.ResultsPrefix, "results-prefix", pipeline.DefaultResultsPrefix, "key prefix of result objects")
 	fs.Func("input-buckets", "comma-separated S3 buckets jobs may reference with document_uri (default none)", func(v string) error {
 		s.InputBuckets = nil
 		for _, b := range strings.Split(v, ",") {
@@ -43,22 +48,22 @@ func workerFlags(s *app.Settings, stderr io.Writer) (*flag.FlagSet, *string, *st
 		}
 		return nil
 	})
-	fs.Int64Var(&s.MaxDocumentBytes, "max-document-bytes", 8<<20, "largest document accepted, inline or by reference")
+	fs.Int64Var(&s.MaxDocumentBytes, "max-document-bytes", pipeline.DefaultMaxDocumentBytes, "largest document accepted, inline or by reference")
 	fs.StringVar(&s.TiersFile, "tiers-file", "", "tier YAML (models, prompts, guardrails, prices); default: the shipped tiering/default.yaml")
-	fs.IntVar(&s.Concurrency, "concurrency", 8, "jobs run at once; never more messages are held")
-	fs.StringVar(&s.Limiter, "limiter", "adaptive", "model limiter: adaptive (AIMD on throttles, learned token budget) or fixed")
-	fs.IntVar(&s.ModelConcurrency, "model-concurrency", 4, "calls in flight per model: the fixed limit, or the adaptive limiter's start")
-	fs.IntVar(&s.MaxModelConcurrency, "max-model-concurrency", 64, "cap of the adaptive limit per model")
-	fs.DurationVar(&s.MaxSnooze, "max-snooze", 5*time.Minute, "longest a job waits out throttling before its message is released")
-	fs.DurationVar(&s.LimiterMetricsInterval, "limiter-metrics-interval", time.Minute, "how often each model's limiter state is written as an EMF line")
-	fs.DurationVar(&s.WaitTime, "wait-time", 20*time.Second, "SQS long-poll wait, up to 20s")
-	fs.DurationVar(&s.VisibilityTimeout, "visibility-timeout", 60*time.Second, "visibility set on receive and extended by the heartbeat")
-	fs.DurationVar(&s.ReleaseDelay, "release-delay", 30*time.Second, "how long a transiently failed message stays invisible")
-	fs.DurationVar(&s.ClaimLease, "claim-lease", 60*time.Second, "how long a job's claim keeps other deliveries of it from calling the model; renewed while the job runs")
-	fs.DurationVar(&s.DrainTimeout, "drain-timeout", 25*time.Second, "on SIGTERM, how long running jobs may finish before they are released")
-	fs.IntVar(&s.RetryMaxAttempts, "retry-max-attempts", 4, "model calls per tier per delivery before the message is released")
-	fs.DurationVar(&s.CallTimeout, "call-timeout", 10*time.Minute, "bound on one Converse attempt; a timed-out attempt is retried")
-	fs.StringVar(&s.MetricsNamespace, "metrics-namespace", "tierq", "CloudWatch namespace of the EMF metrics")
+	fs.IntVar(&s.Concurrency, "concurrency", worker.DefaultConcurrency, "jobs run at once; never more messages are held")
+	fs.StringVar(&s.Limiter, "limiter", app.DefaultLimiter, "model limiter: adaptive (AIMD on throttles, learned token budget) or fixed")
+	fs.IntVar(&s.ModelConcurrency, "model-concurrency", limiter.DefaultInitialLimit, "calls in flight per model: the fixed limit, or the adaptive limiter's start")
+	fs.IntVar(&s.MaxModelConcurrency, "max-model-concurrency", limiter.DefaultMaxLimit, "cap of the adaptive limit per model")
+	fs.DurationVar(&s.MaxSnooze, "max-snooze", pipeline.DefaultRetryMaxSnooze, "longest a job waits out throttling before its message is released")
+	fs.DurationVar(&s.LimiterMetricsInterval, "limiter-metrics-interval", app.DefaultLimiterMetricsInterval, "how often each model's limiter state is written as an EMF line")
+	fs.DurationVar(&s.WaitTime, "wait-time", worker.DefaultWaitTime, "SQS long-poll wait, up to 20s")
+	fs.DurationVar(&s.VisibilityTimeout, "visibility-timeout", worker.DefaultVisibilityTimeout, "visibility set on receive and extended by the heartbeat")
+	fs.DurationVar(&s.ReleaseDelay, "release-delay", worker.DefaultReleaseDelay, "how long a transiently failed message stays invisible")
+	fs.DurationVar(&s.ClaimLease, "claim-lease", pipeline.DefaultClaimLease, "how long a job's claim keeps other deliveries of it from calling the model; renewed while the job runs")
+	fs.DurationVar(&s.DrainTimeout, "drain-timeout", worker.DefaultDrainTimeout, "on SIGTERM, how long running jobs may finish before they are released")
+	fs.IntVar(&s.RetryMaxAttempts, "retry-max-attempts", pipeline.DefaultRetryMaxAttempts, "model calls per tier per delivery before the message is released")
+	fs.DurationVar(&s.CallTimeout, "call-timeout", pipeline.DefaultCallTimeout, "bound on one Converse attempt; a timed-out attempt is retried")
+	fs.StringVar(&s.MetricsNamespace, "metrics-namespace", pipeline.DefaultMetricsNamespace, "CloudWatch namespace of the EMF metrics")
 	fs.StringVar(&s.WorkerID, "worker-id", "", "worker name in results (default: host name)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: tierq worker [flags]

@@ -15,6 +15,14 @@ import (
 	"github.com/tierq/tierq/worker"
 )
 
+// Defaults of the settings that belong to no component: the others are the
+// components' own (pipeline.Default*, worker.Default*, limiter.Default*),
+// which both New and the tierq worker flags use.
+const (
+	DefaultLimiter                = "adaptive"
+	DefaultLimiterMetricsInterval = time.Minute
+)
+
 // Settings are every knob of a tierq worker. Field comments give the defaults;
 // zero values mean "default".
 type Settings struct {
@@ -157,7 +165,7 @@ func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, e
 	}
 	every := s.LimiterMetricsInterval
 	if every == 0 {
-		every = time.Minute
+		every = DefaultLimiterMetricsInterval
 	}
 	return &Worker{Worker: w, Tiers: tiers, Pipeline: p, Limiter: states, every: every}, nil
 }
@@ -168,7 +176,7 @@ func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, e
 func newLimiter(s Settings, tiers *tiering.Config, log *slog.Logger) (modelLimiter, limiterStates, error) {
 	perModel := s.ModelConcurrency
 	if perModel == 0 {
-		perModel = 4
+		perModel = limiter.DefaultInitialLimit
 	}
 	if perModel < 0 {
 		return nil, nil, fmt.Errorf("model concurrency: must be 1 or more, got %d", perModel)
@@ -184,7 +192,7 @@ func newLimiter(s Settings, tiers *tiering.Config, log *slog.Logger) (modelLimit
 	switch s.Limiter {
 	case "fixed":
 		return limiter.NewFixed(perModel, limits), nil, nil
-	case "", "adaptive":
+	case "", DefaultLimiter:
 		a, err := limiter.NewAdaptive(limiter.Config{
 			InitialLimit: perModel, MaxLimit: s.MaxModelConcurrency, Models: models, Window: s.LimiterWindow,
 			OnChange: func(model string, old, new limiter.State, reason string) {
