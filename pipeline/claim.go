@@ -208,9 +208,9 @@ func newToken() string {
 func (p *Pipeline) claimError(ctx context.Context, key string, err error) error {
 	where := fmt.Sprintf("claim s3://%s/%s", p.cfg.ResultsBucket, key)
 	if awserr.ConditionalConflict(err) {
-		return p.transient(ctx, fmt.Errorf("%s: concurrent write: %w", where, err), conflictDelay)
+		return p.transientAfter(ctx, fmt.Errorf("%s: concurrent write: %w", where, err), conflictDelay)
 	}
-	return p.transient(ctx, fmt.Errorf("%s: %w", where, err), p.cfg.Retry.ReleaseDelay)
+	return p.transient(ctx, fmt.Errorf("%s: %w", where, err))
 }
 
 // putClaim writes the claim with a lease of d from now: as a new object

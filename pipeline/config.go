@@ -17,11 +17,10 @@ const (
 	DefaultMetricsNamespace = "tierq"
 	DefaultVersion          = "dev"
 
-	DefaultRetryMaxAttempts  = 4
-	DefaultRetryBase         = 500 * time.Millisecond
-	DefaultRetryCap          = 8 * time.Second
-	DefaultRetryReleaseDelay = 30 * time.Second
-	DefaultRetryMaxSnooze    = 5 * time.Minute
+	DefaultRetryMaxAttempts = 4
+	DefaultRetryBase        = 500 * time.Millisecond
+	DefaultRetryCap         = 8 * time.Second
+	DefaultRetryMaxSnooze   = 5 * time.Minute
 
 	DefaultCallTimeout        = 10 * time.Minute
 	DefaultS3Timeout          = time.Minute
@@ -100,7 +99,7 @@ type Config struct {
 // Retries happen in-process first because a retry a second later is far
 // cheaper than a round trip through the queue; but a worker slot held while a
 // model is saturated serves nobody, so after MaxAttempts the message is
-// released for ReleaseDelay and the slot goes to other work.
+// released for the worker's release delay and the slot goes to other work.
 type RetryConfig struct {
 	// MaxAttempts is the most model calls per tier per delivery, throttled
 	// ones included. Default 4; 1 means no in-process retry.
@@ -110,15 +109,12 @@ type RetryConfig struct {
 	Base time.Duration
 	// Cap is the largest backoff. Default 8s.
 	Cap time.Duration
-	// ReleaseDelay is how long a message stays invisible after the retries
-	// are exhausted or S3 failed. Default 30s; at most 12h (SQS's limit).
-	ReleaseDelay time.Duration
 	// MaxSnooze is the longest one delivery waits out throttling. Throttles
 	// spend no attempt (the model is busy, the job is fine): the job waits
 	// for the limiter while the worker's heartbeat keeps the message
-	// invisible, and only past MaxSnooze is the message released with
-	// ReleaseDelay. Default 5m. A tier's spillover delay counts from the
-	// same first throttle, so it must be shorter.
+	// invisible, and only past MaxSnooze is the message released for the
+	// worker's release delay. Default 5m. A tier's spillover delay counts
+	// from the same first throttle, so it must be shorter.
 	MaxSnooze time.Duration
 }
 
@@ -160,9 +156,6 @@ func (c *Config) ApplyDefaults() {
 	}
 	if r.Cap == 0 {
 		r.Cap = DefaultRetryCap
-	}
-	if r.ReleaseDelay == 0 {
-		r.ReleaseDelay = DefaultRetryReleaseDelay
 	}
 	if r.MaxSnooze == 0 {
 		r.MaxSnooze = DefaultRetryMaxSnooze
@@ -206,14 +199,11 @@ func (c Config) Validate() error {
 	if r.MaxAttempts < 0 {
 		bad("retry max attempts: must be at least 1 (got %d)", r.MaxAttempts)
 	}
-	if r.Base < 0 || r.Cap < 0 || r.ReleaseDelay < 0 {
-		bad("retry base, cap and release delay: must not be negative (got %s, %s, %s)", r.Base, r.Cap, r.ReleaseDelay)
+	if r.Base < 0 || r.Cap < 0 {
+		bad("retry base and cap: must not be negative (got %s, %s)", r.Base, r.Cap)
 	}
 	if r.Base > 0 && r.Cap > 0 && r.Cap < r.Base {
 		bad("retry cap %s: below retry base %s", r.Cap, r.Base)
-	}
-	if r.ReleaseDelay > maxReleaseDelay {
-		bad("retry release delay %s: SQS allows at most %s", r.ReleaseDelay, maxReleaseDelay)
 	}
 	if c.Tiers == nil {
 		bad("tiers: required (tiering.Default() or tiering.Load)")

@@ -27,7 +27,6 @@ func TestConfigValidate(t *testing.T) {
 		{"negative retries", func(c *Config) { c.Retry.MaxAttempts = -1; c.Retry.Base = -time.Second },
 			[]string{"retry max attempts", "must not be negative"}},
 		{"cap below base", func(c *Config) { c.Retry.Base, c.Retry.Cap = time.Second, time.Millisecond }, []string{"below retry base"}},
-		{"release delay beyond SQS", func(c *Config) { c.Retry.ReleaseDelay = 13 * time.Hour }, []string{"at most 12h0m0s"}},
 		{"spillover within the snooze budget", func(c *Config) { c.Tiers.Tiers[2].FallbackModelID = "global.m" }, nil},
 		{"spillover after the snooze budget", func(c *Config) {
 			c.Tiers.Tiers[2].FallbackModelID, c.Tiers.Tiers[2].SpilloverAfter = "global.m", 5*time.Minute
@@ -70,7 +69,7 @@ func TestApplyDefaults(t *testing.T) {
 	c.ApplyDefaults()
 	want := Config{
 		ResultsPrefix: "results/", MaxDocumentBytes: 8 << 20, MetricsNamespace: "tierq", WorkerID: c.WorkerID, Version: "dev",
-		Retry: RetryConfig{MaxAttempts: 4, Base: 500 * time.Millisecond, Cap: 8 * time.Second, ReleaseDelay: 30 * time.Second,
+		Retry: RetryConfig{MaxAttempts: 4, Base: 500 * time.Millisecond, Cap: 8 * time.Second,
 			MaxSnooze: 5 * time.Minute},
 		CallTimeout: 10 * time.Minute, S3Timeout: time.Minute, ResultWriteTimeout: 30 * time.Second,
 	}

@@ -11,14 +11,15 @@
 // emits metrics. The job and result formats are the contract with upstream
 // and downstream, in package jobv1 with their JSON Schemas.
 //
-// Outcomes follow worker.Processor's error contract: nil when a result exists
-// (succeeded, failed or blocked: a job that can never succeed is answered
-// with a failed result, not retried); an error with DeadLetter() for a
-// message that is not a job at all; an error with RetryAfter() for transient
-// trouble (throttling beyond the in-process retries, S3 errors, AWS refusing
-// the worker's credentials), in which case nothing was written and the
-// message comes back later. A job ID gets one result ever, so only the job's
-// own faults end in a failed result, never the worker's.
+// Outcomes follow worker.Processor's contract, with worker's constructors:
+// nil when a result exists (succeeded, failed or blocked: a job that can
+// never succeed is answered with a failed result, not retried);
+// worker.DeadLetter for a message that is not a job at all; worker.Release
+// (or ReleaseAfter, ReleaseWithin) for transient trouble (throttling beyond
+// the in-process retries, S3 errors, AWS refusing the worker's credentials),
+// in which case nothing was written and the message comes back later. The
+// worker owns the release delay. A job ID gets one result ever, so only the
+// job's own faults end in a failed result, never the worker's.
 //
 // Money already spent is not spent twice: a failed escalation keeps the
 // answer of the tier before it, and the result write outlives the job's

@@ -24,6 +24,7 @@ import (
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
+	"github.com/tierq/tierq/worker"
 )
 
 // These tests run the pipeline through the real S3 client on kumo and the
@@ -175,8 +176,8 @@ func TestConcurrentDeliveryWaitsForTheClaim(t *testing.T) {
 	e.process(body)
 	first := e.rawResult("example-classify-0001")
 	err := e.p.Process(context.Background(), message(body))
-	var ra interface{ RetryAfter() time.Duration }
-	if !errors.As(err, &ra) || ra.RetryAfter() <= 0 || ra.RetryAfter() > pipeline.DefaultRetryReleaseDelay {
+	var rel *worker.Released
+	if !errors.As(err, &rel) || rel.Delay(worker.DefaultReleaseDelay) <= 0 || rel.Delay(worker.DefaultReleaseDelay) > worker.DefaultReleaseDelay {
 		t.Fatalf("second delivery: %v, want a release until the first delivery's claim lease ends, at most the release delay", err)
 	}
 	if got := e.modelRequests(economyModel); got != 1 {
@@ -303,14 +304,14 @@ func TestRetriesExhaustedReleaseWithoutResult(t *testing.T) {
 			}
 			before := e.modelRequests(economyModel)
 			err := e.p.Process(context.Background(), message(readJob(t, "job-summarize.json")))
-			var ra interface{ RetryAfter() time.Duration }
-			if !errors.As(err, &ra) || ra.RetryAfter() != pipeline.DefaultRetryReleaseDelay {
-				t.Fatalf("Process = %v, want a RetryAfter(%s) error", err, pipeline.DefaultRetryReleaseDelay)
+			var rel *worker.Released
+			if !errors.As(err, &rel) || rel.Delay(worker.DefaultReleaseDelay) != worker.DefaultReleaseDelay {
+				t.Fatalf("Process = %v, want a release after the worker's release delay", err)
 			}
 			if !errors.Is(err, pipeline.ErrRetriesExhausted) || !errors.As(err, tt.target) {
 				t.Errorf("error %v does not wrap ErrRetriesExhausted and %T", err, tt.target)
 			}
-			var dl interface{ DeadLetter() bool }
+			var dl *worker.DeadLettered
 			if errors.As(err, &dl) {
 				t.Error("a transient error must not dead-letter")
 			}
@@ -536,9 +537,9 @@ func TestMessagesThatAreNotJobsAreDeadLettered(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := e.p.Process(context.Background(), message([]byte(tt.body)))
-			var dl interface{ DeadLetter() bool }
-			if !errors.As(err, &dl) || !dl.DeadLetter() {
-				t.Fatalf("Process = %v, want a DeadLetter error", err)
+			var dl *worker.DeadLettered
+			if !errors.As(err, &dl) {
+				t.Fatalf("Process = %v, want worker.DeadLetter", err)
 			}
 			if !errors.Is(err, tt.sentinel) || !strings.Contains(err.Error(), tt.reason) {
 				t.Errorf("error %q: want %v and the reason %q", err, tt.sentinel, tt.reason)
@@ -657,9 +658,9 @@ func TestCancelledContextReleasesAtOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := e.p.Process(ctx, message(readJob(t, "job-summarize.json")))
-	var ra interface{ RetryAfter() time.Duration }
-	if !errors.As(err, &ra) || ra.RetryAfter() != 0 {
-		t.Fatalf("Process = %v, want RetryAfter(0): another worker should take the job at once", err)
+	var rel *worker.Released
+	if !errors.As(err, &rel) || rel.Delay(worker.DefaultReleaseDelay) != 0 {
+		t.Fatalf("Process = %v, want an immediate release: another worker should take the job at once", err)
 	}
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v does not wrap context.Canceled", err)
@@ -749,9 +750,9 @@ func TestCallTimeoutReleases(t *testing.T) {
 	if !errors.Is(err, pipeline.ErrRetriesExhausted) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Process = %v, want retries exhausted on the call timeout", err)
 	}
-	var ra interface{ RetryAfter() time.Duration }
-	if !errors.As(err, &ra) || ra.RetryAfter() != pipeline.DefaultRetryReleaseDelay {
-		t.Errorf("Process = %v, want RetryAfter(%s)", err, pipeline.DefaultRetryReleaseDelay)
+	var rel *worker.Released
+	if !errors.As(err, &rel) || rel.Delay(worker.DefaultReleaseDelay) != worker.DefaultReleaseDelay {
+		t.Errorf("Process = %v, want a release after the worker's release delay", err)
 	}
 	if got := e.modelRequests(economyModel); got != 2 {
 		t.Errorf("model saw %d requests, want 2", got)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -177,7 +178,7 @@ func (p *Pipeline) Process(ctx context.Context, m worker.Message) error {
 		// Without a usable job ID there is nowhere to write a result.
 		p.stats.deadLettered.Add(1)
 		p.log.Warn("message is not a job; dead-lettering it", "message_id", m.ID, "receive_count", m.ReceiveCount, "error", err)
-		return DeadLetter(fmt.Errorf("message %s is not a job: %w", m.ID, err))
+		return worker.DeadLetter(fmt.Errorf("message %s is not a job: %w", m.ID, err))
 	}
 	j := &job{Job: parsed, r: p.newResult(parsed, m, start)}
 	j.log = p.log.With("job_id", parsed.JobID, "message_id", m.ID)
@@ -192,7 +193,7 @@ func (p *Pipeline) Process(ctx context.Context, m worker.Message) error {
 	// first and then finds its result (see claim.go).
 	leave, waited, err := p.enter(ctx, parsed.JobID)
 	if err != nil {
-		return p.release(j, RetryAfter(fmt.Errorf("wait for another delivery of job %s: %w", parsed.JobID, err), 0))
+		return p.release(j, worker.ReleaseAfter(fmt.Errorf("wait for another delivery of job %s: %w", parsed.JobID, err), 0))
 	}
 	defer leave()
 	if waited {
@@ -245,12 +246,11 @@ func (p *Pipeline) Process(ctx context.Context, m worker.Message) error {
 // job is done). If the other delivery died, its lease has ended and the
 // next delivery takes over.
 func (p *Pipeline) deferBusy(j *job, b *claimBusy) error {
-	wait := b.until.Sub(p.now()) + time.Second
-	wait = min(max(wait, time.Second), p.cfg.Retry.ReleaseDelay)
+	wait := max(b.until.Sub(p.now())+time.Second, time.Second)
 	p.stats.deferred.Add(1)
 	j.log.Info("job is running on another worker; releasing this delivery until that claim's lease ends",
 		"claimed_by", b.worker, "retry_after", wait.String())
-	return RetryAfter(b, wait)
+	return worker.ReleaseWithin(b, wait)
 }
 
 func (p *Pipeline) newResult(jb jobv1.Job, m worker.Message, start time.Time) *jobv1.Result {
@@ -502,7 +502,7 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 	for {
 		permit, err := p.lim.Acquire(ctx, model, req.reserve)
 		if err != nil {
-			return nil, RetryAfter(fmt.Errorf("call %s: wait for a permit: %w", model, err), 0)
+			return nil, worker.ReleaseAfter(fmt.Errorf("call %s: wait for a permit: %w", model, err), 0)
 		}
 		t0 := p.now()
 		out, err := p.attempt(ctx, req)
@@ -518,11 +518,11 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 		permit.Release(last.outcome())
 		switch {
 		case ctx.Err() != nil:
-			return nil, RetryAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
+			return nil, worker.ReleaseAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
 		case last.kind == kindPermanent:
 			return nil, &failure{code: last.code, msg: last.msg, err: err}
 		case !last.transient():
-			return nil, RetryAfter(fmt.Errorf("call %s: %w", model, err), p.cfg.Retry.ReleaseDelay)
+			return nil, worker.Release(fmt.Errorf("call %s: %w", model, err))
 		}
 		attrs := []any{"tier", tier.Name, "model_id", model, "attempt", calls, "error_code", last.code}
 		var wait time.Duration
@@ -540,8 +540,8 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 				wait = p.snoozeWait(model, snoozeWaits)
 			}
 			if now.Add(wait).After(snoozeEnd) {
-				return nil, RetryAfter(&exhaustedError{model: model, code: last.code, attempts: calls,
-					snoozed: p.cfg.Retry.MaxSnooze, err: err}, p.cfg.Retry.ReleaseDelay)
+				return nil, worker.Release(&exhaustedError{model: model, code: last.code, attempts: calls,
+					snoozed: p.cfg.Retry.MaxSnooze, err: err})
 			}
 			if spill {
 				j.spill = &jobv1.Spillover{From: model, To: tier.FallbackModelID, After: throttledFor.Milliseconds()}
@@ -565,13 +565,12 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 			}
 			d, stop := errWaits.Next()
 			if failures >= maxAttempts || stop {
-				return nil, RetryAfter(&exhaustedError{model: model, code: last.code, attempts: calls, err: err},
-					p.cfg.Retry.ReleaseDelay)
+				return nil, worker.Release(&exhaustedError{model: model, code: last.code, attempts: calls, err: err})
 			}
 			wait = d
 		}
 		if !sleep(ctx, wait) {
-			return nil, RetryAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
+			return nil, worker.ReleaseAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
 		}
 	}
 }
@@ -643,12 +642,13 @@ func (e *exhaustedError) Error() string {
 func (e *exhaustedError) Unwrap() []error { return []error{ErrRetriesExhausted, e.err} }
 
 // release logs a job that goes back to the queue and makes sure the error
-// tells the worker when to retry.
+// is a release for the worker (after its release delay, unless the error
+// already asks for another).
 func (p *Pipeline) release(j *job, err error) error {
-	var ra interface{ RetryAfter() time.Duration }
-	if !errors.As(err, &ra) {
-		err = RetryAfter(err, p.cfg.Retry.ReleaseDelay)
-		errors.As(err, &ra)
+	var rel *worker.Released
+	if !errors.As(err, &rel) {
+		err = worker.Release(err)
+		errors.As(err, &rel)
 	}
 	p.stats.released.Add(1)
 	if u := j.r.Usage; u.InputTokens+u.OutputTokens+u.CacheReadTokens+u.CacheWriteTokens > 0 || j.r.Cost.TotalUSD > 0 {
@@ -661,7 +661,7 @@ func (p *Pipeline) release(j *job, err error) error {
 		p.emitUnrecorded(j, jobv1.StatusReleased)
 	}
 	j.log.Warn("releasing job for a later retry", "tier", j.r.Tier, "model_id", j.r.ModelID,
-		"attempts", j.r.Attempts, "throttles", j.m.throttles, "retry_after", ra.RetryAfter().String(), "error", err)
+		"attempts", j.r.Attempts, "throttles", j.m.throttles, "retry_after", releaseDelayText(rel), "error", err)
 	return err
 }
 
@@ -726,6 +726,19 @@ func (p *Pipeline) emitUnrecorded(j *job, status string) {
 	if err := p.emf.write(line); err != nil {
 		j.log.Error("metrics line lost", "error", err)
 	}
+}
+
+// releaseDelayText says in a log line when a released job comes back: a
+// duration, or the worker's release delay.
+func releaseDelayText(r *worker.Released) string {
+	const never = time.Duration(math.MaxInt64)
+	switch d, within := r.Delay(-1), r.Delay(never); {
+	case d >= 0:
+		return d.String()
+	case within != never:
+		return "at most " + within.String()
+	}
+	return "the release delay"
 }
 
 // Stats are counters since the pipeline was created.

@@ -252,12 +252,12 @@ func TestRetriesThenRelease(t *testing.T) {
 	t.Parallel()
 	unavailable := reply{err: sdkErr(503, &types.ServiceUnavailableException{Message: aws.String("try later")})}
 	u := newUnit(t, []reply{unavailable, unavailable, unavailable}, func(c *Config) {
-		c.Retry = RetryConfig{MaxAttempts: 3, ReleaseDelay: time.Minute}
+		c.Retry = RetryConfig{MaxAttempts: 3}
 	})
 	err := u.p.Process(context.Background(), msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	var su *types.ServiceUnavailableException
-	if retryDelay(err) != time.Minute || !errors.Is(err, ErrRetriesExhausted) || !errors.As(err, &su) {
-		t.Fatalf("Process = %v, want RetryAfter(1m) wrapping ErrRetriesExhausted and the 503", err)
+	if retryDelay(err) != worker.DefaultReleaseDelay || !errors.Is(err, ErrRetriesExhausted) || !errors.As(err, &su) {
+		t.Fatalf("Process = %v, want a release wrapping ErrRetriesExhausted and the 503", err)
 	}
 	if u.store.puts != 0 || u.metrics.Len() != 0 {
 		t.Errorf("%d writes, metrics %q: a released job writes nothing", u.store.puts, u.metrics)
@@ -295,13 +295,13 @@ func TestThrottledBeyondSnoozeIsReleased(t *testing.T) {
 	}
 	// The unit clock ticks 10ms per reading: a 100ms budget lasts a few throttles.
 	u := newUnit(t, replies, func(c *Config) {
-		c.Retry = RetryConfig{MaxAttempts: 2, ReleaseDelay: time.Minute, MaxSnooze: 100 * time.Millisecond}
+		c.Retry = RetryConfig{MaxAttempts: 2, MaxSnooze: 100 * time.Millisecond}
 	})
 	err := u.p.Process(context.Background(), msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	var thr *types.ThrottlingException
-	if retryDelay(err) != time.Minute || !errors.Is(err, ErrRetriesExhausted) || !errors.As(err, &thr) ||
+	if retryDelay(err) != worker.DefaultReleaseDelay || !errors.Is(err, ErrRetriesExhausted) || !errors.As(err, &thr) ||
 		!strings.Contains(err.Error(), "still throttled") {
-		t.Fatalf("Process = %v, want RetryAfter(1m) saying it is still throttled", err)
+		t.Fatalf("Process = %v, want a release saying it is still throttled", err)
 	}
 	if st := u.p.Stats(); st.Throttles < 3 || st.Throttles >= 50 || st.Released != 1 || u.store.puts != 0 {
 		t.Errorf("stats = %+v, %d writes: want a few throttles within the budget, 1 released, nothing written", st, u.store.puts)
@@ -330,8 +330,8 @@ func TestResultWriteFailureReleases(t *testing.T) {
 	u := newUnit(t, []reply{{out: answer("ok", types.StopReasonEndTurn, 4, 1, nil)}}, nil)
 	u.store.putErr = sdkErr(500, &smithy.GenericAPIError{Code: "InternalError"})
 	err := u.p.Process(context.Background(), msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
-	if retryDelay(err) != DefaultRetryReleaseDelay {
-		t.Fatalf("Process = %v, want RetryAfter(%s)", err, DefaultRetryReleaseDelay)
+	if retryDelay(err) != worker.DefaultReleaseDelay {
+		t.Fatalf("Process = %v, want a release after %s", err, worker.DefaultReleaseDelay)
 	}
 	// The answer was paid for and no result says so: one metrics line,
 	// marked released, records the call.
@@ -441,7 +441,7 @@ func TestShutdownDuringEscalationReleases(t *testing.T) {
 	go func() { <-stalling; cancel() }()
 	err := u.p.Process(ctx, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	if retryDelay(err) != 0 || !errors.Is(err, context.Canceled) {
-		t.Fatalf("Process = %v, want RetryAfter(0) wrapping context.Canceled", err)
+		t.Fatalf("Process = %v, want an immediate release wrapping context.Canceled", err)
 	}
 	if u.store.puts != 0 {
 		t.Errorf("%d result writes, want none", u.store.puts)
@@ -461,11 +461,11 @@ func TestCredentialErrorsReleaseAndLogTheCode(t *testing.T) {
 			t.Parallel()
 			denied := reply{err: sdkErr(403, &smithy.GenericAPIError{Code: code, Message: "from AWS"})}
 			u := newUnit(t, []reply{denied, denied}, func(c *Config) {
-				c.Retry = RetryConfig{MaxAttempts: 2, ReleaseDelay: 3 * time.Minute}
+				c.Retry = RetryConfig{MaxAttempts: 2}
 			})
 			err := u.p.Process(context.Background(), msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
-			if retryDelay(err) != 3*time.Minute || !errors.Is(err, ErrRetriesExhausted) {
-				t.Fatalf("Process = %v, want RetryAfter(3m): a job ID gets one result ever, so this must not fail it", err)
+			if retryDelay(err) != worker.DefaultReleaseDelay || !errors.Is(err, ErrRetriesExhausted) {
+				t.Fatalf("Process = %v, want a release: a job ID gets one result ever, so this must not fail it", err)
 			}
 			if u.store.puts != 0 {
 				t.Errorf("%d result writes, want none", u.store.puts)
@@ -518,8 +518,8 @@ func TestStalledCallsExhaustRetries(t *testing.T) {
 		c.Retry.MaxAttempts = 2
 	})
 	err := u.p.Process(context.Background(), msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
-	if retryDelay(err) != DefaultRetryReleaseDelay || !errors.Is(err, ErrRetriesExhausted) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Process = %v, want RetryAfter(%s) wrapping ErrRetriesExhausted and the deadline", err, DefaultRetryReleaseDelay)
+	if retryDelay(err) != worker.DefaultReleaseDelay || !errors.Is(err, ErrRetriesExhausted) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Process = %v, want a release after %s wrapping ErrRetriesExhausted and the deadline", err, worker.DefaultReleaseDelay)
 	}
 }
 
@@ -535,7 +535,7 @@ func TestCancelDuringStalledCallReturnsPromptly(t *testing.T) {
 	go func() { <-stalling; cancel() }()
 	err := u.p.Process(ctx, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 	if retryDelay(err) != 0 || !errors.Is(err, context.Canceled) {
-		t.Fatalf("Process = %v, want RetryAfter(0) wrapping context.Canceled", err)
+		t.Fatalf("Process = %v, want an immediate release wrapping context.Canceled", err)
 	}
 }
 

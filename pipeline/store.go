@@ -19,6 +19,7 @@ import (
 	"github.com/sethvargo/go-retry"
 	"github.com/tierq/tierq/internal/awserr"
 	"github.com/tierq/tierq/jobv1"
+	"github.com/tierq/tierq/worker"
 )
 
 // Store is the part of S3 the pipeline uses: read documents, check for and
@@ -74,7 +75,7 @@ func (p *Pipeline) resultExists(ctx context.Context, log *slog.Logger, key strin
 			log.Error("cannot check for results: "+listBucketHelp(bucket), "bucket", bucket, "error_code", awserr.Code(err))
 		}
 	}
-	return false, p.transient(ctx, fmt.Errorf("%s: %w", where, err), p.cfg.Retry.ReleaseDelay)
+	return false, p.transient(ctx, fmt.Errorf("%s: %w", where, err))
 }
 
 // writeResult writes a result unless the key exists. written is false when
@@ -142,9 +143,9 @@ func (p *Pipeline) writeResult(ctx context.Context, log *slog.Logger, key string
 		last = err
 	}
 	if awserr.ConditionalConflict(last) {
-		return false, p.transient(ctx, fmt.Errorf("%s: concurrent write, %d attempts: %w", where, attempts, last), conflictDelay)
+		return false, p.transientAfter(ctx, fmt.Errorf("%s: concurrent write, %d attempts: %w", where, attempts, last), conflictDelay)
 	}
-	return false, p.transient(ctx, fmt.Errorf("%s: %d attempts: %w", where, attempts, last), p.cfg.Retry.ReleaseDelay)
+	return false, p.transient(ctx, fmt.Errorf("%s: %d attempts: %w", where, attempts, last))
 }
 
 // isOurs reports whether the object at key is body, byte for byte. A result
@@ -177,13 +178,22 @@ func retryablePut(err error) bool {
 	return true
 }
 
-// transient wraps err for release after d, or at once when our own context
-// ended (shutdown): the job did not fail, this worker just stopped.
-func (p *Pipeline) transient(ctx context.Context, err error, d time.Duration) error {
+// transient releases the job for the worker's release delay, or at once
+// when our own context ended (shutdown): the job did not fail, this worker
+// just stopped.
+func (p *Pipeline) transient(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return RetryAfter(err, 0)
+		return worker.ReleaseAfter(err, 0)
 	}
-	return RetryAfter(err, d)
+	return worker.Release(err)
+}
+
+// transientAfter is transient with a delay of its own reason.
+func (p *Pipeline) transientAfter(ctx context.Context, err error, d time.Duration) error {
+	if ctx.Err() != nil {
+		return worker.ReleaseAfter(err, 0)
+	}
+	return worker.ReleaseAfter(err, d)
 }
 
 // loadDocument returns the job's document text. Problems with the document
@@ -230,7 +240,7 @@ func (p *Pipeline) loadDocument(ctx context.Context, log *slog.Logger, job jobv1
 		case awserr.AccessDenied(err):
 			return "", fail(jobv1.CodeDocumentAccessDenied, err, "the worker may not read %s (allow s3:GetObject on it to the worker's role)", uri)
 		}
-		return "", p.transient(ctx, fmt.Errorf("read document %s: %w", uri, err), p.cfg.Retry.ReleaseDelay)
+		return "", p.transient(ctx, fmt.Errorf("read document %s: %w", uri, err))
 	}
 	defer out.Body.Close()
 	if n := deref(out.ContentLength); n > limit {
@@ -240,7 +250,7 @@ func (p *Pipeline) loadDocument(ctx context.Context, log *slog.Logger, job jobv1
 	// missing or wrong length cannot make us hold an unbounded document.
 	data, err := io.ReadAll(io.LimitReader(out.Body, limit+1))
 	if err != nil {
-		return "", p.transient(ctx, fmt.Errorf("read document %s: %w", uri, err), p.cfg.Retry.ReleaseDelay)
+		return "", p.transient(ctx, fmt.Errorf("read document %s: %w", uri, err))
 	}
 	if int64(len(data)) > limit {
 		return "", fail(jobv1.CodeDocumentTooLarge, nil, "%s is more than the %d-byte limit", uri, limit)

@@ -14,13 +14,15 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/tierq/tierq/internal/awserr"
 	"github.com/tierq/tierq/jobv1"
+	"github.com/tierq/tierq/worker"
 )
 
-// retryDelay returns the RetryAfter delay of err, or -1 when it has none.
+// retryDelay is how long the worker, at its default release delay, keeps a
+// released message invisible; -1 when err is no release.
 func retryDelay(err error) time.Duration {
-	var ra interface{ RetryAfter() time.Duration }
-	if errors.As(err, &ra) {
-		return ra.RetryAfter()
+	var rel *worker.Released
+	if errors.As(err, &rel) {
+		return rel.Delay(worker.DefaultReleaseDelay)
 	}
 	return -1
 }
@@ -48,13 +50,13 @@ func TestWriteResult(t *testing.T) {
 		{"network error then written", []error{network}, nil, false, true, -1, 2},
 		{"409 then the other write won", []error{e409}, e412, false, false, -1, 2},
 		{"409 every time", nil, e409, false, false, conflictDelay, resultWriteAttempts},
-		{"500 every time", nil, e500, false, false, DefaultRetryReleaseDelay, resultWriteAttempts},
-		{"network every time", nil, network, false, false, DefaultRetryReleaseDelay, resultWriteAttempts},
+		{"500 every time", nil, e500, false, false, worker.DefaultReleaseDelay, resultWriteAttempts},
+		{"network every time", nil, network, false, false, worker.DefaultReleaseDelay, resultWriteAttempts},
 		{"S3 RequestTimeout then written", []error{sdkErr(400, &smithy.GenericAPIError{Code: "RequestTimeout"})}, nil, false, true, -1, 2},
 		{"clock skew then written", []error{sdkErr(403, &smithy.GenericAPIError{Code: "RequestTimeTooSkewed"})}, nil, false, true, -1, 2},
-		{"403 is not retried", nil, sdkErr(403, &smithy.GenericAPIError{Code: "AccessDenied"}), false, false, DefaultRetryReleaseDelay, 1},
-		{"missing bucket is not retried", nil, sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchBucket"}), false, false, DefaultRetryReleaseDelay, 1},
-		{"other 4xx is not retried", nil, sdkErr(400, &smithy.GenericAPIError{Code: "InvalidArgument"}), false, false, DefaultRetryReleaseDelay, 1},
+		{"403 is not retried", nil, sdkErr(403, &smithy.GenericAPIError{Code: "AccessDenied"}), false, false, worker.DefaultReleaseDelay, 1},
+		{"missing bucket is not retried", nil, sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchBucket"}), false, false, worker.DefaultReleaseDelay, 1},
+		{"other 4xx is not retried", nil, sdkErr(400, &smithy.GenericAPIError{Code: "InvalidArgument"}), false, false, worker.DefaultReleaseDelay, 1},
 		{"our shutdown does not stop the write", nil, nil, true, true, -1, 1},
 		{"our shutdown, S3 down: release at once", nil, e500, true, false, 0, resultWriteAttempts},
 	}
@@ -109,7 +111,7 @@ func TestWriteResultIsBoundedByItsTimeout(t *testing.T) {
 	u := newUnit(t, nil, func(c *Config) { c.ResultWriteTimeout = 30 * time.Millisecond })
 	u.store.stallPut = true
 	written, err := u.p.writeResult(context.Background(), u.p.log, "results/j.json", &jobv1.Result{JobID: "j"})
-	if written || retryDelay(err) != DefaultRetryReleaseDelay || !errors.Is(err, context.DeadlineExceeded) {
+	if written || retryDelay(err) != worker.DefaultReleaseDelay || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("writeResult = %v, %v; want a release wrapping the deadline", written, err)
 	}
 }
@@ -170,10 +172,10 @@ func TestResultExists(t *testing.T) {
 		{"exists", nil, true, true, -1},
 		{"typed NotFound", &s3types.NotFound{}, false, false, -1},
 		{"bare 404", sdkErr(404, &smithy.GenericAPIError{}), false, false, -1},
-		{"403 is not absence", sdkErr(403, &smithy.GenericAPIError{Code: "Forbidden"}), false, false, DefaultRetryReleaseDelay},
-		{"missing bucket is not absence", sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchBucket"}), false, false, DefaultRetryReleaseDelay},
-		{"expired credentials are not absence", sdkErr(400, &smithy.GenericAPIError{Code: "ExpiredToken"}), false, false, DefaultRetryReleaseDelay},
-		{"503", sdkErr(503, &smithy.GenericAPIError{Code: "SlowDown"}), false, false, DefaultRetryReleaseDelay},
+		{"403 is not absence", sdkErr(403, &smithy.GenericAPIError{Code: "Forbidden"}), false, false, worker.DefaultReleaseDelay},
+		{"missing bucket is not absence", sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchBucket"}), false, false, worker.DefaultReleaseDelay},
+		{"expired credentials are not absence", sdkErr(400, &smithy.GenericAPIError{Code: "ExpiredToken"}), false, false, worker.DefaultReleaseDelay},
+		{"503", sdkErr(503, &smithy.GenericAPIError{Code: "SlowDown"}), false, false, worker.DefaultReleaseDelay},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,7 +204,7 @@ func TestResultCheckDeniedIsLoggedOnce(t *testing.T) {
 	for i := range 3 {
 		m := msg(t, jobv1.Job{JobID: fmt.Sprintf("j%d", i), Task: "summarize", Text: shortDoc})
 		err := u.p.Process(context.Background(), m)
-		if retryDelay(err) != DefaultRetryReleaseDelay || !strings.Contains(err.Error(), "s3:ListBucket") {
+		if retryDelay(err) != worker.DefaultReleaseDelay || !strings.Contains(err.Error(), "s3:ListBucket") {
 			t.Fatalf("Process = %v, want a release that explains s3:ListBucket", err)
 		}
 	}
@@ -226,7 +228,7 @@ func TestS3ReadsAreBoundedByS3Timeout(t *testing.T) {
 		u := newUnit(t, nil, func(c *Config) { c.S3Timeout = 10 * time.Millisecond })
 		u.store.stallHead = true
 		got, err := u.p.resultExists(context.Background(), u.p.log, "results/j.json")
-		if got || retryDelay(err) != DefaultRetryReleaseDelay || !errors.Is(err, context.DeadlineExceeded) {
+		if got || retryDelay(err) != worker.DefaultReleaseDelay || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("resultExists = %v, %v; want a release wrapping the deadline", got, err)
 		}
 	})
@@ -236,7 +238,7 @@ func TestS3ReadsAreBoundedByS3Timeout(t *testing.T) {
 		u.store.stallGet = true
 		_, err := u.p.loadDocument(context.Background(), u.p.log, jobv1.Job{DocumentURI: "s3://docs/a.txt"})
 		var f *failure
-		if errors.As(err, &f) || retryDelay(err) != DefaultRetryReleaseDelay || !errors.Is(err, context.DeadlineExceeded) {
+		if errors.As(err, &f) || retryDelay(err) != worker.DefaultReleaseDelay || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("loadDocument = %v; want a release wrapping the deadline", err)
 		}
 	})
@@ -267,9 +269,9 @@ func TestLoadDocument(t *testing.T) {
 		{"access denied", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(403, &smithy.GenericAPIError{Code: "AccessDenied"}), jobv1.CodeDocumentAccessDenied, -1, ""},
 		{"no such bucket", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchBucket"}), jobv1.CodeDocumentNotFound, -1, ""},
 		{"signature mismatch is the worker's trouble, not the document's", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, nil, nil,
-			sdkErr(403, &smithy.GenericAPIError{Code: "SignatureDoesNotMatch"}), "", DefaultRetryReleaseDelay, ""},
-		{"expired token", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(400, &smithy.GenericAPIError{Code: "ExpiredToken"}), "", DefaultRetryReleaseDelay, ""},
-		{"S3 unavailable", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(503, &smithy.GenericAPIError{Code: "SlowDown"}), "", DefaultRetryReleaseDelay, ""},
+			sdkErr(403, &smithy.GenericAPIError{Code: "SignatureDoesNotMatch"}), "", worker.DefaultReleaseDelay, ""},
+		{"expired token", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(400, &smithy.GenericAPIError{Code: "ExpiredToken"}), "", worker.DefaultReleaseDelay, ""},
+		{"S3 unavailable", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, nil, nil, sdkErr(503, &smithy.GenericAPIError{Code: "SlowDown"}), "", worker.DefaultReleaseDelay, ""},
 		{"not UTF-8", jobv1.Job{DocumentURI: "s3://docs/a.txt"}, []byte{'a', 0xff}, nil, nil, jobv1.CodeInvalidDocument, -1, ""},
 	}
 	for _, tt := range tests {

@@ -46,10 +46,11 @@ type Config struct {
 	// Default VisibilityTimeout/4: extensions then happen between 50% and 75%
 	// of the clock, leaving a quarter of it for the call itself.
 	HeartbeatInterval time.Duration
-	// ReleaseDelay is how long a message stays invisible after a transient
-	// failure that did not say when to retry. Whole seconds up to 12h.
-	// Default 30s. (A Processor wanting an immediate retry returns an error
-	// whose RetryAfter is 0.)
+	// ReleaseDelay is how long a released message stays invisible: after
+	// Release or any error that is not an outcome, and at most this long
+	// after ReleaseWithin. The one place the delay is decided. Whole seconds
+	// up to 12h. Default 30s. (A Processor wanting an immediate retry returns
+	// ReleaseAfter(err, 0).)
 	ReleaseDelay time.Duration
 	// DrainTimeout is how long Run lets running jobs finish after its context
 	// is cancelled before it cancels them and releases their messages.

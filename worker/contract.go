@@ -21,17 +21,18 @@ type Message struct {
 	receiptHandle string
 }
 
-// Processor handles one message. The worker reads the returned error by
-// behaviour, not by type, so processors need not import this package:
+// Processor handles one message. What it returns decides what happens to
+// the message (see outcome.go):
 //
 //   - nil: the message is done and is deleted.
-//   - an error with `DeadLetter() bool` returning true: the message can never
-//     succeed (it is not a job); it is sent to the dead-letter queue with
-//     err.Error() as the reason attribute, then deleted.
-//   - an error with `RetryAfter() time.Duration`: a transient failure; the
-//     message is released (ChangeMessageVisibility) to reappear after that delay.
-//   - any other error: treated as transient and released after
-//     Config.ReleaseDelay. The queue's redrive policy is the last safety net.
+//   - DeadLetter(err): the message can never succeed (it is not a job); it is
+//     sent to the dead-letter queue with err.Error() as the reason attribute,
+//     then deleted.
+//   - Release(err), ReleaseAfter(err, d), ReleaseWithin(err, d): transient
+//     trouble; the message is released (ChangeMessageVisibility) to reappear
+//     after Config.ReleaseDelay, after d, or after the sooner of the two.
+//   - any other error: released after Config.ReleaseDelay, like Release. The
+//     queue's redrive policy is the last safety net.
 //
 // The context is cancelled when the worker gives up on the message: at
 // shutdown past the drain window, or when the message's visibility can no

@@ -17,13 +17,6 @@ import (
 	"github.com/tierq/tierq/worker"
 )
 
-// notAJob marks a message that can never succeed: the worker copies it to
-// the dead-letter queue instead of retrying it.
-type notAJob struct{ err error }
-
-func (e notAJob) Error() string    { return "not a job: " + e.err.Error() }
-func (e notAJob) DeadLetter() bool { return true }
-
 func ExampleNew() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -51,7 +44,9 @@ func ExampleNew() {
 		}()
 		var job struct{ ID int }
 		if err := json.Unmarshal(m.Body, &job); err != nil {
-			return notAJob{err}
+			// It can never succeed: the worker copies it to the
+			// dead-letter queue instead of retrying it.
+			return worker.DeadLetter(fmt.Errorf("not a job: %w", err))
 		}
 		return nil // done: the worker deletes the message
 	})

@@ -139,7 +139,7 @@ func TestDeadLetterSendFailureReleases(t *testing.T) {
 	f.sendErr = errors.New("DLQ unavailable")
 	cfg := fakeConfig()
 	cfg.ReleaseDelay = 7 * time.Second
-	w, err := New(cfg, f, ProcessorFunc(func(context.Context, Message) error { return deadLetterErr{"poison"} }),
+	w, err := New(cfg, f, ProcessorFunc(func(context.Context, Message) error { return poison("poison") }),
 		WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
@@ -534,7 +534,7 @@ func TestLostMessageCancelsJob(t *testing.T) {
 		},
 		"dead-letter after the loss: left to the next delivery": {
 			failVis: true, early: failing[:2], last: failing[2],
-			outcome: func(context.Context, <-chan struct{}) error { return deadLetterErr{"poison"} },
+			outcome: func(context.Context, <-chan struct{}) error { return poison("poison") },
 			want:    Stats{Received: 1, Failed: 1, Lost: 1},
 		},
 		"job ignores cancellation: not released at shutdown": {

@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -287,13 +288,5 @@ func testConfig(queueURL, dlqURL string) Config {
 	return Config{QueueURL: queueURL, DeadLetterQueueURL: dlqURL, WaitTime: time.Second}
 }
 
-// Errors with the behaviours of the Processor contract.
-type deadLetterErr struct{ msg string }
-
-func (e deadLetterErr) Error() string    { return e.msg }
-func (e deadLetterErr) DeadLetter() bool { return true }
-
-type retryErr struct{ after time.Duration }
-
-func (e retryErr) Error() string             { return "throttled" }
-func (e retryErr) RetryAfter() time.Duration { return e.after }
+// poison is the outcome of a message that can never succeed.
+func poison(reason string) error { return DeadLetter(errors.New(reason)) }

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,13 +53,10 @@ func (w *Worker) settle(it *inflight, err error) {
 		return
 	}
 	w.stats.failed.Add(1)
-	if isDeadLetter(err) {
+	deadLetter, delay := outcomeDelay(err, w.cfg.ReleaseDelay)
+	if deadLetter {
 		w.deadLetter(it, err)
 		return
-	}
-	delay := w.cfg.ReleaseDelay
-	if d, ok := retryAfter(err); ok {
-		delay = d
 	}
 	w.log.Warn("job failed; releasing the message", "message_id", it.msg.ID,
 		"receive_count", it.msg.ReceiveCount, "retry_in", delay, "error", err)
@@ -82,19 +78,6 @@ func (w *Worker) settleLost(it *inflight, err error) {
 	w.log.Warn("job cancelled after losing its message ended; the message is left to its next delivery",
 		"message_id", it.msg.ID, "receive_count", it.msg.ReceiveCount, "error", err)
 	w.drop(it)
-}
-
-func isDeadLetter(err error) bool {
-	var dl interface{ DeadLetter() bool }
-	return errors.As(err, &dl) && dl.DeadLetter()
-}
-
-func retryAfter(err error) (time.Duration, bool) {
-	var ra interface{ RetryAfter() time.Duration }
-	if errors.As(err, &ra) {
-		return ra.RetryAfter(), true
-	}
-	return 0, false
 }
 
 // visibilitySeconds turns a wanted delay into a ChangeMessageVisibility

@@ -226,8 +226,11 @@ func TestReleaseDelays(t *testing.T) {
 		releaseDelay time.Duration
 		want         time.Duration
 	}{
-		"RetryAfter":  {err: retryErr{after: 2 * time.Second}, releaseDelay: 10 * time.Second, want: 2 * time.Second},
-		"plain error": {err: errors.New("model busy"), releaseDelay: time.Second, want: time.Second},
+		"ReleaseAfter":         {err: ReleaseAfter(errors.New("throttled"), 2*time.Second), releaseDelay: 10 * time.Second, want: 2 * time.Second},
+		"ReleaseWithin sooner": {err: ReleaseWithin(errors.New("claimed"), 2*time.Second), releaseDelay: 10 * time.Second, want: 2 * time.Second},
+		"ReleaseWithin capped": {err: ReleaseWithin(errors.New("claimed"), 10*time.Second), releaseDelay: time.Second, want: time.Second},
+		"Release":              {err: Release(errors.New("S3 down")), releaseDelay: time.Second, want: time.Second},
+		"plain error":          {err: errors.New("model busy"), releaseDelay: time.Second, want: time.Second},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -304,7 +307,7 @@ func TestDeadLetter(t *testing.T) {
 	var attrs map[string]string
 	p := ProcessorFunc(func(_ context.Context, m Message) error {
 		attrs = m.Attributes
-		return fmt.Errorf("decode job: %w", deadLetterErr{msg: reason})
+		return fmt.Errorf("decode job: %w", poison(reason))
 	})
 	r := newRecorder(c)
 	w, err := New(testConfig(url, dlq), r, p, WithLogger(quietLogger()))

@@ -558,8 +558,8 @@ func simRequests(st *demo.Stack) int64 {
 
 func checkDirect(t *testing.T, c advCase, d directOutcome) {
 	t.Helper()
-	var dl interface{ DeadLetter() bool }
-	if !errors.As(d.err, &dl) || !dl.DeadLetter() {
+	var dl *worker.DeadLettered
+	if !errors.As(d.err, &dl) {
 		t.Errorf("delivered directly (the body is not UTF-8, which SQS cannot carry): not dead-lettered; Process returned %v", d.err)
 	} else {
 		checkReason(t, c, d.err.Error(), true)

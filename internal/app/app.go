@@ -141,7 +141,7 @@ func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, e
 		ResultsBucket: s.ResultsBucket, ResultsPrefix: s.ResultsPrefix, InputBuckets: s.InputBuckets,
 		MaxDocumentBytes: s.MaxDocumentBytes, MetricsNamespace: s.MetricsNamespace,
 		WorkerID: s.WorkerID, Version: s.Version, Tiers: tiers, CallTimeout: s.CallTimeout, ClaimLease: s.ClaimLease,
-		Retry: pipeline.RetryConfig{MaxAttempts: s.RetryMaxAttempts, ReleaseDelay: s.ReleaseDelay, MaxSnooze: s.MaxSnooze},
+		Retry: pipeline.RetryConfig{MaxAttempts: s.RetryMaxAttempts, MaxSnooze: s.MaxSnooze},
 	}
 	wcfg := worker.Config{
 		QueueURL: s.QueueURL, DeadLetterQueueURL: s.DeadLetterQueueURL, Concurrency: s.Concurrency,
