@@ -605,7 +605,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // attempt is one Converse call under its own timeout. The SDK client is
 // told to try once: the pipeline retries itself, so the limiter sees every
-// throttle and attempts are counted (shared/reference/bedrock.md §2.3).
+// throttle and attempts are counted. A per-call RetryMaxAttempts of 1 gives
+// exactly one attempt (aws-sdk-go-v2's finalizeOperationRetryMaxAttempts),
+// and typed errors such as *types.ThrottlingException still match.
 func (p *Pipeline) attempt(ctx context.Context, req request) (*bedrockruntime.ConverseOutput, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.CallTimeout)
 	defer cancel()

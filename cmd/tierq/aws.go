@@ -40,7 +40,8 @@ func newAWSClients(ctx context.Context, s awsSettings) (awsClients, error) {
 			o.UsePathStyle = s.S3PathStyle
 		}),
 		// The SDK must not retry Converse: tierq's own retry and limiter have
-		// to see every throttle (shared/reference/bedrock.md §2.3).
+		// to see every throttle; a retried throttle is also counted again in
+		// CloudWatch's InvocationThrottles (Bedrock's monitoring docs).
 		Bedrock: bedrockruntime.NewFromConfig(cfg, func(o *bedrockruntime.Options) {
 			o.RetryMaxAttempts = 1
 		}),

@@ -3,8 +3,10 @@
 //
 // It exists because every integration test, the benchmarks and the embedded
 // demo stack need the same client settings and the same naming rule, and a
-// setting forgotten in one copy fails in confusing ways (see
-// shared/reference/emulators.md). It is not for production clients: those
+// setting forgotten in one copy fails in confusing ways: without path-style
+// addressing the bucket goes in the host name, which does not resolve; with
+// default checksums over HTTPS kumo stores aws-chunked uploads corrupted.
+// It is not for production clients: those
 // come from config.LoadDefaultConfig in cmd/tierq, and importing this package
 // links all of kumo (about 32 MB) into the binary.
 package emulator

@@ -11,8 +11,9 @@ import (
 	"github.com/tierq/tierq/tiering"
 )
 
-// SQS limits (shared/reference/bedrock.md §7). Both count a message as its
-// body plus its message attributes' names, types and values.
+// SQS limits (SQS API reference: SendMessage, SendMessageBatch and the
+// MaximumMessageSize attribute, whose maximum is 1 MiB). Both count a
+// message as its body plus its message attributes' names, types and values.
 const (
 	// MaxMessageBytes is the largest message SQS accepts.
 	MaxMessageBytes = 1 << 20
