@@ -479,27 +479,20 @@ func disableSDKRetries(o *bedrockruntime.Options) { o.RetryMaxAttempts = 1 }
 // bounded by Config.CallTimeout, so a stalled connection cannot hold the job
 // for as long as the worker's heartbeat keeps its message invisible.
 //
-// A throttle is snoozed, not failed: it says the model is busy, not that the
-// job is bad, so it spends none of the Retry.MaxAttempts (River's JobSnooze).
-// The job waits (the limiter's Backoff after a drop, then for a permit) while
-// the worker's heartbeat keeps its message invisible, for at most
-// Retry.MaxSnooze; past that the message is released with ReleaseDelay,
-// because a slot held that long serves nobody.
-//
-// A tier with a fallback model spills over: once the call has been throttled
-// for the tier's spillover delay, counted from its first throttle, the call
-// moves to the fallback at once, without snoozing, since the fallback has
-// its own quota and limiter permits. It moves once; throttles on the
-// fallback are snoozed like any other, and the snooze budget and
-// MaxAttempts count the whole call, both models. j.spill records the move.
+// What follows a failed attempt (wait and retry, spill over to the tier's
+// fallback model, or release) is decided by callPolicy.next, a pure function
+// of what has happened so far (callpolicy.go); converse carries it out:
+// waits (the limiter's Backoff after a throttle, then for a permit) while the
+// worker's heartbeat keeps the message invisible, switches the request to
+// the fallback model, and records the move in j.spill.
 func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req request) (*bedrockruntime.ConverseOutput, error) {
-	maxAttempts := p.cfg.Retry.MaxAttempts
+	pol := callPolicy{maxAttempts: p.cfg.Retry.MaxAttempts, maxSnooze: p.cfg.Retry.MaxSnooze,
+		fallback: tier.HasFallback(), spillAfter: tier.SpilloverDelay()}
 	model := tier.ModelID
 	j.spill = nil
 	errWaits, snoozeWaits := p.backoff(), p.backoff()
-	var firstThrottle, snoozeEnd time.Time // set by the first throttle
-	calls, failures, throttles := 0, 0, 0
-	for {
+	var st callState
+	for calls := 1; ; calls++ {
 		permit, err := p.lim.Acquire(ctx, model, req.reserve)
 		if err != nil {
 			return nil, worker.ReleaseAfter(fmt.Errorf("call %s: wait for a permit: %w", model, err), 0)
@@ -507,7 +500,6 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 		t0 := p.now()
 		out, err := p.attempt(ctx, req)
 		j.modelTime += p.now().Sub(t0)
-		calls++
 		j.r.Attempts++
 		p.stats.attempts.Add(1)
 		if err == nil {
@@ -524,50 +516,41 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 		case !last.transient():
 			return nil, worker.Release(fmt.Errorf("call %s: %w", model, err))
 		}
-		attrs := []any{"tier", tier.Name, "model_id", model, "attempt", calls, "error_code", last.code}
-		var wait time.Duration
-		if last.kind == kindThrottle {
-			throttles++
+		throttled := last.kind == kindThrottle
+		if throttled {
 			j.m.throttles++
 			p.stats.throttles.Add(1)
-			now := p.now()
-			if snoozeEnd.IsZero() {
-				firstThrottle, snoozeEnd = now, now.Add(p.cfg.Retry.MaxSnooze)
-			}
-			throttledFor := now.Sub(firstThrottle)
-			spill := j.spill == nil && tier.HasFallback() && throttledFor >= tier.SpilloverDelay()
-			if !spill {
-				wait = p.snoozeWait(model, snoozeWaits)
-			}
-			if now.Add(wait).After(snoozeEnd) {
-				return nil, worker.Release(&exhaustedError{model: model, code: last.code, attempts: calls,
-					snoozed: p.cfg.Retry.MaxSnooze, err: err})
-			}
-			if spill {
-				j.spill = &jobv1.Spillover{From: model, To: tier.FallbackModelID, After: throttledFor.Milliseconds()}
-				j.log.Info("model throttled; spilling over to the tier's fallback model", "tier", tier.Name,
-					"from", model, "to", tier.FallbackModelID, "throttled_for", throttledFor.String(), "throttles", throttles)
-				model, req = tier.FallbackModelID, req.withModel(tier.FallbackModelID)
-				// The fallback's first throttle should not wait as long as
-				// the tier model's last one.
-				snoozeWaits = p.backoff()
-			} else {
-				j.log.Debug("model throttled; snoozing", append(attrs, "throttles", throttles, "wait", wait.String())...)
-			}
-		} else {
-			failures++
-			if last.kind == kindCredentials {
-				// Every job fails this way until someone fixes the role or the
-				// clock; the AWS message is left out, the code says enough.
-				j.log.Error("model call failed: "+credentialHint, attrs...)
-			} else {
-				j.log.Warn("model call failed; transient", append(attrs, "max_attempts", maxAttempts)...)
-			}
-			d, stop := errWaits.Next()
-			if failures >= maxAttempts || stop {
-				return nil, worker.Release(&exhaustedError{model: model, code: last.code, attempts: calls, err: err})
-			}
-			wait = d
+		}
+		attrs := []any{"tier", tier.Name, "model_id", model, "attempt", calls, "error_code", last.code}
+		var step callStep
+		var wait time.Duration
+		now := p.now()
+		st, step, wait = pol.next(st, throttled, now,
+			func() time.Duration { return p.snoozeWait(model, snoozeWaits) }, errWaits.Next)
+		switch {
+		case step == stepReleaseSnoozed:
+			return nil, worker.Release(&exhaustedError{model: model, code: last.code, attempts: calls,
+				snoozed: p.cfg.Retry.MaxSnooze, err: err})
+		case step == stepSpill:
+			throttledFor := now.Sub(st.firstThrottle)
+			j.spill = &jobv1.Spillover{From: model, To: tier.FallbackModelID, After: throttledFor.Milliseconds()}
+			j.log.Info("model throttled; spilling over to the tier's fallback model", "tier", tier.Name,
+				"from", model, "to", tier.FallbackModelID, "throttled_for", throttledFor.String(), "throttles", st.throttles)
+			model, req = tier.FallbackModelID, req.withModel(tier.FallbackModelID)
+			// The fallback's first throttle should not wait as long as the
+			// tier model's last one.
+			snoozeWaits = p.backoff()
+		case throttled:
+			j.log.Debug("model throttled; snoozing", append(attrs, "throttles", st.throttles, "wait", wait.String())...)
+		case last.kind == kindCredentials:
+			// Every job fails this way until someone fixes the role or the
+			// clock; the AWS message is left out, the code says enough.
+			j.log.Error("model call failed: "+credentialHint, attrs...)
+		default:
+			j.log.Warn("model call failed; transient", append(attrs, "max_attempts", pol.maxAttempts)...)
+		}
+		if step == stepReleaseExhausted {
+			return nil, worker.Release(&exhaustedError{model: model, code: last.code, attempts: calls, err: err})
 		}
 		if !sleep(ctx, wait) {
 			return nil, worker.ReleaseAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
