@@ -26,15 +26,15 @@ demo:
 ## bench: job parsing (typical and 1 MiB worst cases), the simulator's throughput, then the limiter matrix (4 strategies × 3 scenarios) and worker
 ## memory, about 4 minutes; figures in issues are measured here; writes bench/results/*.json
 bench:
-	$(GO) test -run='^$$' -bench=ParseJob -benchtime=20x ./pipeline/
+	$(GO) test -run='^$$' -bench=ParseJob -benchtime=20x ./jobv1/
 	$(GO) test -run='^$$' -bench=. -benchtime=3s ./internal/bedrocksim/
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=20m ./bench/
 
 ## fuzz: a minute of fuzzing per target
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzConverseDecoder -fuzztime=60s ./internal/bedrocksim/
-	$(GO) test -run='^$$' -fuzz=FuzzParseJob -fuzztime=60s ./pipeline/
-	$(GO) test -run='^$$' -fuzz=FuzzParseS3URI -fuzztime=60s ./pipeline/
+	$(GO) test -run='^$$' -fuzz=FuzzParseJob -fuzztime=60s ./jobv1/
+	$(GO) test -run='^$$' -fuzz=FuzzParseS3URI -fuzztime=60s ./jobv1/
 
 ## report-check: render the sample sizing report in headless Chromium and screenshot it to
 ## demo-out/sizing-report.png (needs Debian's chromium: apt-get install -y chromium; make test does not)

@@ -80,8 +80,8 @@ checks each site measured delivery times stock levels returns and service ticket
 compared them with last year so managers could decide where to hire and what to automate`)
 
 // jobSet returns n jobs drawn from seed. Inputs are counted the way the
-// simulator counts them (one token per four characters of system prompt,
-// instructions and document together), so the quota bound is exact.
+// simulator counts them (one token per four characters of the system prompt
+// and every user block together), so the quota bound is exact.
 func jobSet(n int, seed uint64) ([]benchJob, error) {
 	tier, ok := tiering.Default().Tier(benchTier)
 	if !ok {
@@ -96,14 +96,20 @@ func jobSet(n int, seed uint64) ([]benchJob, error) {
 		doc := document(rng, docTokens*4)
 		inst := fmt.Sprintf(benchInstructions, answer)
 		id := fmt.Sprintf("bench-%05d", i)
-		body, err := json.Marshal(jobv1.Job{
+		job := jobv1.Job{
 			Version: jobv1.JobVersion, JobID: id, Task: tiering.TaskCustom,
 			Instructions: inst, Text: doc, TierOverride: benchTier,
-		})
+		}
+		body, err := json.Marshal(job)
 		if err != nil {
 			return nil, err
 		}
-		runes := utf8.RuneCountInString(system) + utf8.RuneCountInString(inst) + utf8.RuneCountInString(doc)
+		// The prompt is the system prompt, tierq's opening and the job's
+		// parts (jobv1.PromptParts), counted together as the simulator does.
+		runes := utf8.RuneCountInString(system) + utf8.RuneCountInString(jobv1.UserIntro)
+		for _, part := range job.PromptParts(doc) {
+			runes += utf8.RuneCountInString(part)
+		}
 		input := (runes + 3) / 4
 		jobs[i] = benchJob{id: id, body: body, input: input, output: answer,
 			reserve: input + benchMaxTokens, settled: input + answer*quotaBurndown}
