@@ -3,6 +3,9 @@ package limiter_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -1010,4 +1013,237 @@ func TestAdaptiveCancelledWaiterLeavesNoReservation(t *testing.T) {
 	if s := h.state("m"); s.TokensInWindow != 0 || s.Waiting != 0 {
 		t.Errorf("state %+v, want an empty window and no waiter", s)
 	}
+}
+
+func TestAdaptiveQueriesLeaveChangesToOperations(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var reasons []string
+	h := newHarness(t, limiter.Config{InitialLimit: 10, Models: []string{"m"}, OnChange: func(_ string, _, _ limiter.State, reason string) {
+		mu.Lock()
+		reasons = append(reasons, reason)
+		mu.Unlock()
+	}})
+	reported := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(reasons)
+	}
+	for _, p := range h.learnRate("m", 5, 1_000) { // rate 3800, 4000 in the window
+		p.Release(limiter.Success)
+	}
+	if got := h.a.Available(); got != 0 {
+		t.Fatalf("Available with the window full = %d, want 0", got)
+	}
+	cut := h.state("m").LastChange
+	before := reported()
+	// The window that held the receive loop back has ended: queries see
+	// the grown rate and the empty window, but only an operation moves the
+	// limiter on and reports it.
+	h.clock.Advance(time.Minute)
+	for range 3 {
+		if got := h.a.Available(); got != 4 {
+			t.Errorf("Available a window later = %d, want 4 calls under the grown 4800", got)
+		}
+		h.a.Backoff("m")
+		if s := h.state("m"); s.Rate != 4_800 || s.TokensInWindow != 0 || !s.LastChange.Equal(cut) {
+			t.Errorf("Snapshot a window later: %+v, want rate 4800, an empty window and LastChange still %v", s, cut)
+		}
+	}
+	if got := reported(); !slices.Equal(got, before) {
+		t.Errorf("queries reported %q, want nothing reported by a query", got[len(before):])
+	}
+	h.acquire("m", 1_000).Release(limiter.Success)
+	if got := reported(); len(got) != len(before)+1 || got[len(before)] != limiter.ReasonRateGrew {
+		t.Errorf("after the next operation OnChange saw %q, want one %q", got[len(before):], limiter.ReasonRateGrew)
+	}
+	if s := h.state("m"); s.Rate != 4_800 || !s.LastChange.Equal(h.clock.Now()) {
+		t.Errorf("after the next operation: %+v, want rate 4800 changed now", s)
+	}
+}
+
+// TestAdaptiveQueriesDoNotChangeDecisions runs one scripted workload twice:
+// once polling Available once between operations, as the worker's receive
+// loop does, and once polling it five times and calling Backoff and
+// Snapshot as well, between operations and halfway through every clock
+// step. Every decision must be the same.
+func TestAdaptiveQueriesDoNotChangeDecisions(t *testing.T) {
+	t.Parallel()
+	more := func(h *harness) {
+		for range 4 {
+			h.a.Available()
+		}
+		h.a.Backoff("a")
+		h.a.Backoff("b")
+		h.a.Snapshot()
+	}
+	during := func(h *harness) {
+		h.a.Backoff("a")
+		h.a.Backoff("b")
+		h.a.Snapshot()
+	}
+	for seed := range uint64(12) {
+		want := runScript(t, seed, nil, nil)
+		got := runScript(t, seed, more, during)
+		for i := range min(len(want), len(got)) {
+			if got[i] != want[i] {
+				t.Fatalf("seed %d, step %d: with extra queries\n got %s\nwant %s", seed, i, got[i], want[i])
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("seed %d: %d steps with extra queries, want %d", seed, len(got), len(want))
+		}
+	}
+}
+
+type scriptResult struct {
+	id  int
+	p   limiter.Permit
+	err error
+}
+
+type scriptPermit struct {
+	id int
+	p  limiter.Permit
+}
+
+// runScript drives a limiter for two models through 300 pseudo-random steps
+// (acquires of mixed sizes, releases with every outcome, cancelled waits,
+// clock steps up to a window long) and returns, for each step, what it
+// decided: who was admitted, the OnChange calls, Available's answer and
+// every model's state. Available is called once after every step; extra,
+// if set, is called after that, and during halfway through clock steps.
+func runScript(t *testing.T, seed uint64, extra, during func(*harness)) []string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var mu sync.Mutex
+	var changes []string
+	h := newHarness(t, limiter.Config{
+		InitialLimit:  1 + rng.IntN(8),
+		InitialTokens: []int{5_000, 20_000, 100_000}[rng.IntN(3)],
+		MaxBypass:     []int{-1, 2, 0}[rng.IntN(3)],
+		Models:        []string{"a"},
+		Rand:          func() float64 { return 0.5 },
+		OnChange: func(model string, old, new limiter.State, reason string) {
+			mu.Lock()
+			changes = append(changes, fmt.Sprintf("%s %s %+v -> %+v", model, reason, old, new))
+			mu.Unlock()
+		},
+	})
+	models := []string{"a", "b"}
+	results := make(chan scriptResult, 64)
+	arrived := map[int]scriptResult{} // results taken while waiting for another
+	type pendingCall struct {
+		model  string
+		cancel context.CancelFunc
+	}
+	pending := map[int]pendingCall{}
+	var held []scriptPermit
+	var trace []string
+
+	receive := func(what string) scriptResult {
+		select {
+		case r := <-results:
+			return r
+		case <-time.After(failsafe):
+			t.Fatalf("seed %d: %s never came", seed, what)
+		}
+		return scriptResult{}
+	}
+	// settle collects every waiter the step admitted, then records it.
+	settle := func(step string) {
+		waiting := 0
+		for _, m := range models {
+			if s, ok := h.lookup(m); ok {
+				waiting += s.Waiting
+			}
+		}
+		admitted := map[int]limiter.Permit{}
+		for id, r := range arrived {
+			admitted[id] = r.p
+			delete(arrived, id)
+		}
+		for len(pending)-len(admitted) > waiting {
+			r := receive("an admitted waiter")
+			admitted[r.id] = r.p
+		}
+		ids := slices.Sorted(maps.Keys(admitted))
+		for _, id := range ids {
+			pending[id].cancel()
+			delete(pending, id)
+			held = append(held, scriptPermit{id, admitted[id]})
+		}
+		mu.Lock()
+		got := changes
+		changes = nil
+		mu.Unlock()
+		trace = append(trace, fmt.Sprintf("%s: admitted %v; changes %q; available %d; %+v", step, ids, got, h.a.Available(), h.a.Snapshot()))
+		if extra != nil {
+			extra(h)
+		}
+	}
+
+	for id := range 300 {
+		switch k := rng.IntN(100); {
+		case k < 40:
+			model := models[rng.IntN(len(models))]
+			tokens := []int{300, 1_000, 1_000, 2_000, 4_000, 12_000, 60_000}[rng.IntN(7)]
+			ctx, cancel := context.WithCancel(t.Context())
+			pending[id] = pendingCall{model, cancel}
+			go func() {
+				p, err := h.a.Acquire(ctx, model, tokens)
+				results <- scriptResult{id, p, err}
+			}()
+			// Wait until it is admitted or queued: the step is done.
+			for done := false; !done; {
+				select {
+				case <-h.waits:
+					done = true
+				case r := <-results:
+					arrived[r.id] = r
+					done = r.id == id
+				case <-time.After(failsafe):
+					t.Fatalf("seed %d: acquire %d neither returned nor waited", seed, id)
+				}
+			}
+			settle(fmt.Sprintf("acquire #%d %s %d", id, model, tokens))
+		case k < 75 && len(held) > 0:
+			i := rng.IntN(len(held))
+			p := held[i]
+			held = slices.Delete(held, i, i+1)
+			o := []limiter.Outcome{limiter.Success, limiter.Success, limiter.Dropped, limiter.Ignored}[rng.IntN(4)]
+			p.p.Release(o)
+			settle(fmt.Sprintf("release #%d %v", p.id, o))
+		case k < 93:
+			d := []time.Duration{time.Second, 5 * time.Second, 20 * time.Second, time.Minute}[rng.IntN(4)]
+			h.clock.Advance(d / 2)
+			if during != nil {
+				during(h)
+			}
+			h.clock.Advance(d - d/2)
+			settle(fmt.Sprintf("advance %v", d))
+		case len(pending) > 0:
+			ids := slices.Sorted(maps.Keys(pending))
+			victim := ids[rng.IntN(len(ids))]
+			pending[victim].cancel()
+			delete(pending, victim)
+			// Its Acquire returns once it has left the queue and let others in.
+			for {
+				r := receive("a cancelled wait's error")
+				if r.id != victim {
+					arrived[r.id] = r
+					continue
+				}
+				if r.err == nil {
+					t.Fatalf("seed %d: cancelled wait #%d got a permit", seed, victim)
+				}
+				break
+			}
+			settle(fmt.Sprintf("cancel #%d", victim))
+		}
+	}
+	for _, c := range pending {
+		c.cancel()
+	}
+	return trace
 }

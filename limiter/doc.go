@@ -82,6 +82,39 @@
 // time until the window has room; the caller waits and acquires again
 // without spending a retry attempt.
 //
+// # How it is built
+//
+// Adaptive composes four small controllers per model, the way the AWS
+// SDK's adaptive retry mode composes standard retries with a separate
+// client rate limiter. Each is a plain value in its own file, tested on its
+// own; Adaptive's one lock serialises them and wires their answers
+// together:
+//
+//   - aimd (aimd.go): the concurrency limit and the token budget on the
+//     calls in flight, grown on successes while in use and shrunk on a
+//     counted drop.
+//   - pacer (pacer.go): the rate, with its log of the last Window's
+//     reservations; cut on throttles, grown after a Window that held calls
+//     back.
+//   - fifo (fifo.go): the order waiting calls are served in, with the
+//     bounded bypass.
+//   - dropScore and backoff (backoff.go): the decaying count of recent
+//     drops and the wait Backoff suggests from it.
+//
+// A waiting call is admitted, in fifo's order, while aimd has room and
+// both aimd and pacer say it fits. Its outcome goes to aimd (only for calls
+// admitted under the current limits) and, for a drop, to pacer and the drop
+// score; pacer's first cut in a Window is what lets aimd shrink.
+//
+// Time moves only in operations: Acquire, Release and the wake-up timer
+// first bring the model's window up to the present (reservations a Window
+// old leave it; a growth period that has ended grows the rate and is
+// reported), then decide. The queries (Available, Backoff, Snapshot) read
+// a copy brought up to the present and change nothing, so how often they
+// are called does not matter, with one exception by design: Available
+// answering 0 for a model that the rate holds back counts, for the rate's
+// growth, as a call held back (calling it again records nothing new).
+//
 // # What it is not
 //
 // It does not retry, sleep, measure latency, or coordinate across
