@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,8 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-	"github.com/sethvargo/go-retry"
 
+	"github.com/tierq/tierq/internal/testenv"
 	"github.com/tierq/tierq/tiering"
 )
 
@@ -371,25 +370,12 @@ func newUnit(t *testing.T, replies []reply, change func(*Config)) *unit {
 		Converser: u.conv, Store: u.store, Metrics: u.metrics,
 		Logger:       slog.New(slog.NewJSONHandler(u.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:          (&tickClock{now: fakeStart}).Now,
-		Backoff:      zeroWaits,
-		WriteBackoff: zeroWaits,
+		Backoff:      testenv.NoWait,
+		WriteBackoff: testenv.NoWait,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.p = p
 	return u
-}
-
-// zeroWaits is a retry schedule without waits.
-func zeroWaits() retry.Backoff {
-	return retry.BackoffFunc(func() (time.Duration, bool) { return 0, false })
-}
-
-// sameCost compares costs as results carry them: through JSON, which rounds
-// away float64 noise (tiering.RoundUSD).
-func sameCost(a, b tiering.Cost) bool {
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	return string(ja) == string(jb)
 }

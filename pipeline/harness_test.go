@@ -15,10 +15,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/sethvargo/go-retry"
 
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/emulator"
@@ -63,11 +61,6 @@ func (c *stepClock) Now() time.Time {
 	return c.now
 }
 
-// noWait is a retry schedule without waits: tests retry at once.
-func noWait() retry.Backoff {
-	return retry.BackoffFunc(func() (time.Duration, bool) { return 0, false })
-}
-
 func createBucket(t testing.TB, c *s3.Client, name string) {
 	t.Helper()
 	if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
@@ -93,13 +86,7 @@ func startSim(t testing.TB, cfg bedrocksim.Config) (*bedrocksim.Server, *bedrock
 	}
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	return sim, bedrockruntime.New(bedrockruntime.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(srv.URL),
-		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
-		RetryMaxAttempts: 1,
-		HTTPClient:       srv.Client(),
-	})
+	return sim, emulator.Bedrock(srv.URL)
 }
 
 // recordingLimiter is limiter.Fixed that also counts release outcomes.
@@ -203,8 +190,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 		Metrics:      e.metrics,
 		Logger:       slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:          clock.Now,
-		Backoff:      noWait,
-		WriteBackoff: noWait,
+		Backoff:      testenv.NoWait,
+		WriteBackoff: testenv.NoWait,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -357,12 +344,4 @@ func readJob(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// sameCost compares costs as results carry them: through JSON, which rounds
-// away float64 noise (tiering.RoundUSD).
-func sameCost(a, b tiering.Cost) bool {
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	return string(ja) == string(jb)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/emulator"
+	"github.com/tierq/tierq/internal/testenv"
 	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/pipeline"
@@ -106,7 +107,7 @@ func TestTasksEndToEnd(t *testing.T) {
 				t.Errorf("usage %d in / %d out, simulator counted %d / %d", r.Usage.InputTokens, r.Usage.OutputTokens, st.InputTokens, st.OutputTokens)
 			}
 			tier, _ := e.cfg.Tiers.Tier(r.Tier)
-			if want := tier.Prices.Cost(r.Usage); !sameCost(r.Cost, want) {
+			if want := tier.Prices.Cost(r.Usage); !testenv.SameCost(r.Cost, want) {
 				t.Errorf("cost = %+v, want %+v", r.Cost, want)
 			}
 			if r.Usage.GuardrailUnits.SensitiveInfo == 0 || r.Cost.GuardrailUSD <= 0 {
@@ -641,15 +642,10 @@ func TestEscalation(t *testing.T) {
 	}
 	ecoCost := ecoTier.Prices.Cost(tiering.Usage{InputTokens: int(eco.InputTokens), OutputTokens: int(eco.OutputTokens), GuardrailUnits: units(half)})
 	stdCost := stdTier.Prices.Cost(tiering.Usage{InputTokens: int(std.InputTokens), OutputTokens: int(std.OutputTokens), GuardrailUnits: units(half)})
-	if want := ecoCost.Add(stdCost); !closeCost(r.Cost, want) {
+	if want := ecoCost.Add(stdCost); !testenv.SameCost(r.Cost, want) {
 		t.Errorf("cost %+v, want economy %+v + standard %+v", r.Cost, ecoCost, stdCost)
 	}
 	checkGolden(t, "result-escalated.json", raw)
-}
-
-func closeCost(a, b tiering.Cost) bool {
-	near := func(x, y float64) bool { d := x - y; return d < 1e-12 && d > -1e-12 }
-	return near(a.InputUSD, b.InputUSD) && near(a.OutputUSD, b.OutputUSD) && near(a.GuardrailUSD, b.GuardrailUSD) && near(a.TotalUSD, b.TotalUSD)
 }
 
 func TestCancelledContextReleasesAtOnce(t *testing.T) {

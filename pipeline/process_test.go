@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/tierq/tierq/internal/testenv"
 	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/tiering"
 	"github.com/tierq/tierq/worker"
@@ -74,7 +75,7 @@ func TestCostSumsAcrossEscalation(t *testing.T) {
 	if want := addUsage(u1, u2); r.Usage != want {
 		t.Errorf("usage %+v, want %+v", r.Usage, want)
 	}
-	if want := eco.Prices.Cost(u1).Add(std.Prices.Cost(u2)); !sameCost(r.Cost, want) {
+	if want := eco.Prices.Cost(u1).Add(std.Prices.Cost(u2)); !testenv.SameCost(r.Cost, want) {
 		t.Errorf("cost %+v, want economy's %+v plus standard's %+v", r.Cost, eco.Prices.Cost(u1), std.Prices.Cost(u2))
 	}
 	if r.Tier != "standard" || r.ModelID != std.ModelID || r.Output.Text != "a complete summary" || r.StopReason != "end_turn" {
@@ -417,7 +418,7 @@ func TestFailedEscalationKeepsThePreviousAnswer(t *testing.T) {
 				t.Errorf("attempts %d, calls %d; want %d", r.Attempts, len(u.conv.calls), len(tt.replies))
 			}
 			first := callUsage(tt.replies[0].out, guardrailOutcome(eco.Guardrail, tt.replies[0].out.StopReason, tt.replies[0].out.Trace))
-			if r.Usage != first || !sameCost(r.Cost, eco.Prices.Cost(first)) {
+			if r.Usage != first || !testenv.SameCost(r.Cost, eco.Prices.Cost(first)) {
 				t.Errorf("usage %+v cost %+v, want economy's call: %+v", r.Usage, r.Cost, first)
 			}
 			if st := u.p.Stats(); st.Succeeded != 1 || st.Released != 0 {

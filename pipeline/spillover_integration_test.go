@@ -83,7 +83,7 @@ func TestSpilloverOnTheSimulator(t *testing.T) {
 	premium, _ := e.cfg.Tiers.Tier("premium")
 	st := e.sim.Stats().Models[premiumGlobal]
 	if int64(r.Usage.InputTokens) != st.InputTokens || int64(r.Usage.OutputTokens) != st.OutputTokens ||
-		!sameCost(r.Cost, premium.Prices.Cost(r.Usage)) {
+		!testenv.SameCost(r.Cost, premium.Prices.Cost(r.Usage)) {
 		t.Errorf("usage %+v cost %+v, want the global profile's tokens at premium prices", r.Usage, r.Cost)
 	}
 	lines := e.metricLines()

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
+	"github.com/tierq/tierq/internal/testenv"
 	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/tiering"
@@ -117,7 +118,7 @@ func TestSpilloverToTheFallbackModel(t *testing.T) {
 		t.Errorf("the fallback call lost the tier's guardrail or limits: %+v %+v", last.GuardrailConfig, last.InferenceConfig)
 	}
 	usage := callUsage(answered.out, guardrailOutcome(eco.Guardrail, answered.out.StopReason, answered.out.Trace))
-	if r.Usage != usage || !sameCost(r.Cost, eco.Prices.Cost(usage)) {
+	if r.Usage != usage || !testenv.SameCost(r.Cost, eco.Prices.Cost(usage)) {
 		t.Errorf("usage %+v cost %+v, want the answer's usage at economy prices", r.Usage, r.Cost)
 	}
 	if st := u.p.Stats(); st.Throttles != spillThrottles || st.Attempts != spillThrottles+1 || st.Released != 0 {

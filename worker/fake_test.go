@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/tierq/tierq/internal/testenv"
 )
 
 // Unit tests: a hand-written in-memory Queue makes failures and batch
@@ -304,7 +305,7 @@ func TestHeartbeatTiming(t *testing.T) {
 	cfg := fakeConfig()
 	cfg.VisibilityTimeout = 60 * time.Second
 	cfg.HeartbeatInterval = 29 * time.Second // the loop stays out of the way; the test calls heartbeat
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	started, cancelled := make(chan struct{}), make(chan struct{})
 	w, err := New(cfg, f, ProcessorFunc(func(ctx context.Context, _ Message) error {
 		close(started)
@@ -558,7 +559,7 @@ func TestLostMessageCancelsJob(t *testing.T) {
 			cfg.VisibilityTimeout = 60 * time.Second
 			cfg.HeartbeatInterval = 29 * time.Second // the test calls heartbeat itself
 			cfg.DrainTimeout = 10 * time.Millisecond
-			logs := &logBuffer{}
+			logs := &testenv.Buffer{}
 			started, cancelled, unblock := make(chan struct{}), make(chan struct{}), make(chan struct{})
 			defer close(unblock)
 			w, err := New(cfg, f, ProcessorFunc(func(ctx context.Context, m Message) error {

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -264,24 +263,6 @@ func run(t *testing.T, w *Worker, limit time.Duration) (stop func() error) {
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// logBuffer collects log output for tests that check a warning was logged.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testConfig is the configuration integration tests start from.
 func testConfig(queueURL, dlqURL string) Config {

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/tierq/tierq/internal/bedrocksim"
+	"github.com/tierq/tierq/internal/emulator"
 )
 
 const (
@@ -50,14 +50,7 @@ func start(t testing.TB, cfg bedrocksim.Config) (*bedrocksim.Server, *bedrockrun
 	}
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	client := bedrockruntime.New(bedrockruntime.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(srv.URL),
-		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
-		RetryMaxAttempts: 1,
-		HTTPClient:       srv.Client(),
-	})
-	return sim, client, srv.URL
+	return sim, emulator.Bedrock(srv.URL), srv.URL
 }
 
 func userText(texts ...string) []types.Message {

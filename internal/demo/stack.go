@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -39,10 +38,7 @@ func NewStack(simCfg bedrocksim.Config) (*Stack, error) {
 	st := &Stack{Sim: sim, stopKumo: stopKumo, simSrv: httptest.NewServer(sim)}
 	st.SQS = emulator.SQS(kumoURL)
 	st.S3 = emulator.S3(kumoURL)
-	st.Bedrock = bedrockruntime.New(bedrockruntime.Options{
-		Region: emulator.Region, BaseEndpoint: aws.String(st.simSrv.URL), RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider("demo", "demo", ""),
-	})
+	st.Bedrock = emulator.Bedrock(st.simSrv.URL)
 	return st, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -198,4 +199,16 @@ func WaitDrained(ctx context.Context, c *sqs.Client, url string, timeout time.Du
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Bedrock returns a Bedrock Runtime client for the simulator at endpoint
+// (tierq sim, or bedrocksim.Server behind an httptest server). It tries each
+// call once, as the worker's client does: retries are tierq's own.
+func Bedrock(endpoint string) *bedrockruntime.Client {
+	return bedrockruntime.New(bedrockruntime.Options{
+		Region:           Region,
+		BaseEndpoint:     aws.String(endpoint),
+		Credentials:      credentialsProvider,
+		RetryMaxAttempts: 1,
+	})
 }

@@ -10,13 +10,11 @@ import (
 	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/sethvargo/go-retry"
 
 	"github.com/tierq/tierq/internal/submit"
 )
@@ -91,11 +89,6 @@ func (u *fakeUploader) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...
 	u.objects[key] = body
 	u.ctype[key] = aws.ToString(in.ContentType)
 	return &s3.PutObjectOutput{}, nil
-}
-
-// noWait is a backoff without waits, so retry tests run instantly.
-func noWait() retry.Backoff {
-	return retry.BackoffFunc(func() (time.Duration, bool) { return 0, false })
 }
 
 // job is a valid job message as a JSON-encodable map.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/internal/submit"
+	"github.com/tierq/tierq/internal/testenv"
 	"github.com/tierq/tierq/jobv1"
 )
 
@@ -266,7 +267,7 @@ func TestIntegrationMissingQueueStops(t *testing.T) {
 	missing := "http://localhost:4566/000000000000/" + emulator.Name(t, "tq")
 	path := writeJSONL(t, t.TempDir(), "jobs.jsonl", jobs(12, "text")...)
 	sum, err := submit.Run(context.Background(), submit.Options{Paths: []string{path}, QueueURL: missing},
-		submit.Deps{Queue: emu.sqs, Backoff: noWait}, nil, nil)
+		submit.Deps{Queue: emu.sqs, Backoff: testenv.NoWait}, nil, nil)
 	if !errors.Is(err, submit.ErrQueueUnusable) {
 		t.Errorf("Run error = %v, want ErrQueueUnusable", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/tierq/tierq/internal/submit"
+	"github.com/tierq/tierq/internal/testenv"
 	"github.com/tierq/tierq/jobv1"
 )
 
@@ -261,7 +262,7 @@ func TestFailedEntriesAreRetried(t *testing.T) {
 		}
 		return nil
 	}}
-	sum, err := submit.Run(context.Background(), sendOpts(path), submit.Deps{Queue: q, Backoff: noWait}, nil, nil)
+	sum, err := submit.Run(context.Background(), sendOpts(path), submit.Deps{Queue: q, Backoff: testenv.NoWait}, nil, nil)
 	if err != nil {
 		t.Fatalf("Run error = %v, want nil after the retry", err)
 	}
@@ -321,7 +322,7 @@ func TestFailuresAreReportedNotDropped(t *testing.T) {
 			opts := sendOpts(path)
 			opts.MaxAttempts = 3
 			var progress bytes.Buffer
-			sum, err := submit.Run(context.Background(), opts, submit.Deps{Queue: q, Backoff: noWait}, &progress, nil)
+			sum, err := submit.Run(context.Background(), opts, submit.Deps{Queue: q, Backoff: testenv.NoWait}, &progress, nil)
 			if !errors.Is(err, submit.ErrFailed) {
 				t.Errorf("Run error = %v, want ErrFailed", err)
 			}
@@ -348,7 +349,7 @@ func TestUnusableQueueStopsTheRun(t *testing.T) {
 	t.Parallel()
 	path := writeJSONL(t, t.TempDir(), "jobs.jsonl", jobs(25, "text")...)
 	q := &fakeQueue{err: &smithy.GenericAPIError{Code: "AWS.SimpleQueueService.NonExistentQueue", Message: "no queue"}}
-	sum, err := submit.Run(context.Background(), sendOpts(path), submit.Deps{Queue: q, Backoff: noWait}, nil, nil)
+	sum, err := submit.Run(context.Background(), sendOpts(path), submit.Deps{Queue: q, Backoff: testenv.NoWait}, nil, nil)
 	if !errors.Is(err, submit.ErrQueueUnusable) {
 		t.Errorf("Run error = %v, want ErrQueueUnusable", err)
 	}
@@ -611,7 +612,7 @@ func TestCancelledRunReportsWhatWasNotSent(t *testing.T) {
 		cancel()
 		return &types.BatchResultErrorEntry{Code: aws.String("InternalError"), Message: aws.String("x")}
 	}}
-	sum, err := submit.Run(ctx, sendOpts(path), submit.Deps{Queue: q, Backoff: noWait}, nil, nil)
+	sum, err := submit.Run(ctx, sendOpts(path), submit.Deps{Queue: q, Backoff: testenv.NoWait}, nil, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Run error = %v, want context.Canceled", err)
 	}

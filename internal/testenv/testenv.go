@@ -2,11 +2,15 @@ package testenv
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/sethvargo/go-retry"
+	"github.com/tierq/tierq/tiering"
 )
 
 // CompileSchema compiles a JSON Schema (draft 2020-12 unless it says
@@ -65,4 +69,17 @@ func (b *Buffer) Lines() []string {
 		return nil
 	}
 	return strings.Split(s, "\n")
+}
+
+// NoWait is a retry schedule without waits, so retry tests run at once.
+func NoWait() retry.Backoff {
+	return retry.BackoffFunc(func() (time.Duration, bool) { return 0, false })
+}
+
+// SameCost compares costs as results carry them: through JSON, which rounds
+// away float64 noise (tiering.RoundUSD).
+func SameCost(a, b tiering.Cost) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
 }
