@@ -101,29 +101,17 @@ func (s *fakeStore) claimPut(ctx context.Context, in *s3.PutObjectInput) (*s3.Pu
 	defer s.mu.Unlock()
 	s.claimPuts++
 	k := objKey(in.Bucket, in.Key)
-	cur, exists := s.etags[k]
-	failed := sdkErr(412, &smithy.GenericAPIError{Code: "PreconditionFailed", Message: "At least one of the pre-conditions you specified did not hold"})
-	switch {
-	case aws.ToString(in.IfNoneMatch) == "*" && exists:
-		return nil, failed
-	case in.IfMatch != nil && !exists:
-		return nil, sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchKey", Message: "The specified key does not exist."})
-	case in.IfMatch != nil && aws.ToString(in.IfMatch) != cur:
-		return nil, failed
+	if err := s.condition(k, in); err != nil {
+		return nil, err
 	}
 	b, err := io.ReadAll(in.Body)
 	if err != nil {
 		return nil, err
 	}
-	if s.etags == nil {
-		s.etags = map[string]string{}
-	}
-	s.etag++
-	s.objects[k] = b
-	s.etags[k] = fmt.Sprintf(`"%d"`, s.etag)
+	s.store(k, b)
 	if s.lostClaimPuts > 0 {
 		s.lostClaimPuts--
-		return nil, failed
+		return nil, sdkErr(412, &smithy.GenericAPIError{Code: "PreconditionFailed", Message: "At least one of the pre-conditions you specified did not hold"})
 	}
 	return &s3.PutObjectOutput{ETag: aws.String(s.etags[k])}, nil
 }
@@ -183,7 +171,7 @@ func (s *fakeStore) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...f
 	if l, ok := s.length[k]; ok {
 		n = l
 	}
-	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(b)), ContentLength: n}, nil
+	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(b)), ContentLength: n, ETag: aws.String(s.etags[k])}, nil
 }
 
 func (s *fakeStore) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
@@ -234,19 +222,48 @@ func (s *fakeStore) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...f
 		return nil, s.putErr
 	}
 	k := objKey(in.Bucket, in.Key)
-	if _, ok := s.objects[k]; ok && aws.ToString(in.IfNoneMatch) == "*" {
-		return nil, sdkErr(412, &smithy.GenericAPIError{Code: "PreconditionFailed", Message: "At least one of the pre-conditions you specified did not hold"})
+	if err := s.condition(k, in); err != nil {
+		return nil, err
 	}
 	b, err := io.ReadAll(in.Body)
 	if err != nil {
 		return nil, err
 	}
-	s.objects[k] = b
+	s.store(k, b)
 	if s.lostPuts > 0 {
 		s.lostPuts--
 		return nil, fmt.Errorf("read response: %w", io.ErrUnexpectedEOF)
 	}
-	return &s3.PutObjectOutput{}, nil
+	return &s3.PutObjectOutput{ETag: aws.String(s.etags[k])}, nil
+}
+
+// condition applies S3's conditional-write rules to a PutObject; s.mu is
+// held.
+func (s *fakeStore) condition(k string, in *s3.PutObjectInput) error {
+	cur, exists := s.etags[k]
+	if _, ok := s.objects[k]; ok {
+		exists = true
+	}
+	failed := sdkErr(412, &smithy.GenericAPIError{Code: "PreconditionFailed", Message: "At least one of the pre-conditions you specified did not hold"})
+	switch {
+	case aws.ToString(in.IfNoneMatch) == "*" && exists:
+		return failed
+	case in.IfMatch != nil && !exists:
+		return sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchKey", Message: "The specified key does not exist."})
+	case in.IfMatch != nil && aws.ToString(in.IfMatch) != cur:
+		return failed
+	}
+	return nil
+}
+
+// store keeps an object and gives it a new ETag; s.mu is held.
+func (s *fakeStore) store(k string, b []byte) {
+	if s.etags == nil {
+		s.etags = map[string]string{}
+	}
+	s.etag++
+	s.objects[k] = b
+	s.etags[k] = fmt.Sprintf(`"%d"`, s.etag)
 }
 
 func (s *fakeStore) object(bucket, key string) []byte {
@@ -378,4 +395,12 @@ func newUnit(t *testing.T, replies []reply, change func(*Config)) *unit {
 	}
 	u.p = p
 	return u
+}
+
+// The unit tests' fake store must behave like S3 wherever results and
+// claims depend on it: the same suite runs against kumo, and against any
+// endpoint AWS_ENDPOINT_URL_S3 names (store_conformance_test.go).
+func TestFakeStoreBehavesLikeS3(t *testing.T) {
+	t.Parallel()
+	testenv.RunObjectStoreSuite(t, testenv.StoreBackend{Name: "fake", Store: newFakeStore(), Bucket: "suite"})
 }
