@@ -26,26 +26,29 @@ const maxMessageAttributes = 10
 // settle acts on a job's outcome per the Processor contract.
 func (w *Worker) settle(it *inflight, err error) {
 	w.mu.Lock()
-	if it.abandoned {
+	if it.state == msgAbandoned {
 		w.mu.Unlock()
 		w.log.Warn("job ended after the worker gave up on its message at shutdown; result ignored",
 			"message_id", it.msg.ID, "error", err)
 		return
 	}
-	it.running = false
-	if it.lost {
-		w.mu.Unlock()
+	wasLost := it.state == msgLost
+	ev := evReturned
+	if err != nil && w.cancelled {
+		ev = evReturnedLate
+	}
+	it.on(ev)
+	state := it.state
+	w.mu.Unlock()
+	switch {
+	case wasLost:
 		w.settleLost(it, err)
 		return
-	}
-	if err != nil && w.cancelled {
+	case state == msgDeferred:
 		// Past the drain window: released with the others, at once and batched.
-		it.stopRelease = true
-		w.mu.Unlock()
 		w.stats.failed.Add(1)
 		return
 	}
-	w.mu.Unlock()
 
 	if err == nil {
 		w.stats.succeeded.Add(1)
@@ -337,7 +340,7 @@ func (w *Worker) heartbeat() {
 	var due []*inflight
 	w.mu.Lock()
 	for _, it := range w.held {
-		if !it.running || it.abandoned || it.lost || now.Sub(it.extendedAt) < it.granted/2 {
+		if it.state != msgRunning || now.Sub(it.extendedAt) < it.granted/2 {
 			continue
 		}
 		held := now.Sub(it.msg.ReceivedAt).Round(time.Second)
@@ -378,8 +381,9 @@ func (w *Worker) heartbeat() {
 			w.log.Warn("visibility extension failed", "message_id", f.it.msg.ID, "error", f.reason)
 			continue
 		}
-		// A job that ended during the call has settled its message already.
-		if f.it.running && !f.it.abandoned {
+		// A job that ended during the call has settled its message already,
+		// and one lost already is not lost again.
+		if f.it.state == msgRunning {
 			w.loseLocked(f.it, "visibility extensions keep failing", "failures", f.it.hbFailures, "error", f.reason)
 		}
 	}
@@ -389,7 +393,9 @@ func (w *Worker) heartbeat() {
 // extended, so the job is cancelled, and settle will neither release nor
 // dead-letter the message (see settleLost). The caller holds w.mu.
 func (w *Worker) loseLocked(it *inflight, why string, args ...any) {
-	it.lost = true
+	if !it.on(evLost) {
+		return
+	}
 	it.cancel()
 	w.stats.lost.Add(1)
 	w.log.Warn("cannot keep the message invisible; cancelling the job, the message will be redelivered",

@@ -126,14 +126,20 @@ type inflight struct {
 	// running message has one.
 	cancel context.CancelFunc
 
-	running     bool          // Process has not returned
-	extendedAt  time.Time     // when the visibility clock was last started
-	granted     time.Duration // the visibility granted then
-	hbFailures  int
-	capped      bool // the last extension the 12h limit allows was granted
-	lost        bool // visibility could not be extended: job cancelled, message left to reappear
-	abandoned   bool // given up at shutdown; whatever the job does next is ignored
-	stopRelease bool // failed after the drain window: released with the rest
+	// state is where the message is in its life (lifecycle.go); w.mu guards
+	// it, and only msgState.next changes it.
+	state      msgState
+	extendedAt time.Time     // when the visibility clock was last started
+	granted    time.Duration // the visibility granted then
+	hbFailures int
+	capped     bool // the last extension the 12h limit allows was granted
+}
+
+// on applies an event to the message's state; the caller holds w.mu.
+func (it *inflight) on(e msgEvent) bool {
+	next, ok := it.state.next(e)
+	it.state = next
+	return ok
 }
 
 // New returns a Worker for cfg, with defaults applied to its zero fields.
@@ -300,7 +306,9 @@ func (w *Worker) accept(jobCtx context.Context, jobs *errgroup.Group, msgs []typ
 			w.log.Error("received a message without a receipt handle; skipping it", "message_id", aws.ToString(m.MessageId))
 			continue
 		}
-		it := &inflight{msg: toMessage(m, receivedAt), raw: m, extendedAt: receivedAt, granted: w.cfg.VisibilityTimeout}
+		// An extra message is held only to be released at once: it never
+		// runs, so it starts settled.
+		it := &inflight{msg: toMessage(m, receivedAt), raw: m, extendedAt: receivedAt, granted: w.cfg.VisibilityTimeout, state: msgSettled}
 		w.stats.received.Add(1)
 		w.stats.inFlight.Add(1)
 		w.mu.Lock()
@@ -314,7 +322,7 @@ func (w *Worker) accept(jobCtx context.Context, jobs *errgroup.Group, msgs []typ
 		// when its message is lost.
 		ctx, cancel := context.WithCancel(jobCtx)
 		it.cancel = cancel
-		it.running = true
+		it.state = msgRunning
 		w.mu.Unlock()
 		jobs.Go(func() error {
 			defer cancel()
@@ -359,7 +367,7 @@ func (w *Worker) drain(jobsDone <-chan struct{}, cancelJobs context.CancelFunc) 
 	w.cancelled = true
 	running := 0
 	for _, it := range w.held {
-		if it.running {
+		if it.state.running() {
 			running++
 		}
 	}
@@ -378,13 +386,14 @@ func (w *Worker) drain(jobsDone <-chan struct{}, cancelJobs context.CancelFunc) 
 	var left, lost []*inflight
 	w.mu.Lock()
 	for _, it := range w.held {
-		switch {
-		case it.running && it.lost:
+		was := it.state
+		if !it.on(evAbandon) {
+			continue // settled: its own settle call ends it
+		}
+		if was == msgLost {
 			// Already left to reappear (see settleLost): nothing to release.
-			it.abandoned = true
 			lost = append(lost, it)
-		case it.running || it.stopRelease:
-			it.abandoned = true
+		} else {
 			left = append(left, it)
 		}
 	}
