@@ -128,13 +128,18 @@ func LoadTiers(path string) (*tiering.Config, error) {
 // New validates settings and builds a worker. Every configuration problem of
 // every part is reported at once.
 func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, error) {
+	var errs []error
 	tiers, err := LoadTiers(s.TiersFile)
+	checkTiers := tiers
 	if err != nil {
-		return nil, err
+		errs = append(errs, err)
+		// The other settings are still checked, against the default tiers,
+		// so that one run reports every problem.
+		checkTiers = tiering.Default()
 	}
-	lim, states, err := newLimiter(s, tiers, log)
+	lim, states, err := newLimiter(s, checkTiers, log)
 	if err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 
 	pcfg := pipeline.Config{
@@ -148,10 +153,11 @@ func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, e
 		WaitTime: s.WaitTime, VisibilityTimeout: s.VisibilityTimeout, ReleaseDelay: s.ReleaseDelay,
 		DrainTimeout: s.DrainTimeout,
 	}
-	var errs []error
 	pcfg.ApplyDefaults()
 	wcfg.ApplyDefaults()
-	errs = append(errs, pcfg.Validate(), wcfg.Validate())
+	check := pcfg
+	check.Tiers = checkTiers
+	errs = append(errs, check.Validate(), wcfg.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
