@@ -304,7 +304,6 @@ func TestHeartbeatTiming(t *testing.T) {
 
 	cfg := fakeConfig()
 	cfg.VisibilityTimeout = 60 * time.Second
-	cfg.HeartbeatInterval = 29 * time.Second // the loop stays out of the way; the test calls heartbeat
 	logs := &testenv.Buffer{}
 	started, cancelled := make(chan struct{}), make(chan struct{})
 	w, err := New(cfg, f, ProcessorFunc(func(ctx context.Context, _ Message) error {
@@ -312,7 +311,9 @@ func TestHeartbeatTiming(t *testing.T) {
 		<-ctx.Done()
 		close(cancelled)
 		return ctx.Err()
-	}), WithClock(clock), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	}), WithClock(clock), WithLogger(slog.New(slog.NewTextHandler(logs, nil))),
+		// The heartbeat never ticks by itself: the test calls it.
+		WithHeartbeatTicks(make(chan time.Time)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,7 +558,6 @@ func TestLostMessageCancelsJob(t *testing.T) {
 
 			cfg := fakeConfig()
 			cfg.VisibilityTimeout = 60 * time.Second
-			cfg.HeartbeatInterval = 29 * time.Second // the test calls heartbeat itself
 			cfg.DrainTimeout = 10 * time.Millisecond
 			logs := &testenv.Buffer{}
 			started, cancelled, unblock := make(chan struct{}), make(chan struct{}), make(chan struct{})
@@ -567,7 +567,9 @@ func TestLostMessageCancelsJob(t *testing.T) {
 				<-ctx.Done()
 				close(cancelled)
 				return c.outcome(ctx, unblock)
-			}), WithClock(clock), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+			}), WithClock(clock), WithLogger(slog.New(slog.NewTextHandler(logs, nil))),
+				// The heartbeat never ticks by itself: the test calls it.
+				WithHeartbeatTicks(make(chan time.Time)))
 			if err != nil {
 				t.Fatal(err)
 			}

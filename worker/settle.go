@@ -314,13 +314,17 @@ func (w *Worker) deleteNow(items []*inflight) {
 
 // heartbeatLoop extends running jobs' visibility until stop closes.
 func (w *Worker) heartbeatLoop(stop <-chan struct{}) {
-	t := time.NewTicker(w.cfg.HeartbeatInterval)
-	defer t.Stop()
+	ticks := w.heartbeatTicks
+	if ticks == nil {
+		t := time.NewTicker(w.cfg.HeartbeatInterval)
+		defer t.Stop()
+		ticks = t.C
+	}
 	for {
 		select {
 		case <-stop:
 			return
-		case <-t.C:
+		case <-ticks:
 			w.heartbeat()
 		}
 	}

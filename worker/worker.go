@@ -67,6 +67,13 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// WithHeartbeatTicks drives the heartbeat from ticks instead of a ticker
+// every Config.HeartbeatInterval: tests send a tick (or none, and call the
+// heartbeat themselves) instead of waiting on a real clock.
+func WithHeartbeatTicks(ticks <-chan time.Time) Option {
+	return func(w *Worker) { w.heartbeatTicks = ticks }
+}
+
 // Stats are running totals of a Worker, safe to read at any time.
 type Stats struct {
 	Received     int64 // messages taken off the queue
@@ -94,6 +101,8 @@ type Worker struct {
 	// Copies of the package timings, so tests can shorten them.
 	capacityRecheck time.Duration
 	cancelGrace     time.Duration
+	// heartbeatTicks, when set, replaces the heartbeat's own ticker.
+	heartbeatTicks <-chan time.Time
 
 	started atomic.Bool
 	base    context.Context // Run's context without its cancellation
