@@ -16,4 +16,11 @@
 // at least once; a message can come back after a failed delete or an expired
 // heartbeat, so processing must be idempotent (the pipeline's exactly-once
 // result write makes it so).
+//
+// The files follow a message's life: worker.go receives and holds it;
+// contract.go and outcome.go are what a Processor returns (Release,
+// ReleaseAfter, ReleaseWithin, DeadLetter); lifecycle.go is the one state
+// machine of a held message; heartbeat.go keeps it invisible; settle.go
+// acts on the outcome through release.go, deadletter.go and delete.go;
+// batch.go runs SQS's batch calls.
 package worker
