@@ -1,20 +1,16 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/tierq/tierq/internal/awserr"
 )
 
@@ -143,12 +139,12 @@ func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID string) (*
 		if err == nil {
 			return p.hold(ctx, log, key, jobID, token, etag), nil
 		}
-		if !awserr.PreconditionFailed(err) {
+		if !errors.Is(err, errExists) {
 			return nil, p.claimError(ctx, key, err)
 		}
 		rec, etag, err := p.readClaim(cctx, key)
 		switch {
-		case awserr.NotFound(err):
+		case errors.Is(err, errNotFound):
 			continue
 		case err != nil:
 			return nil, p.claimError(ctx, key, err)
@@ -161,7 +157,7 @@ func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID string) (*
 		}
 		// The lease ended: its worker died or gave the job back.
 		etag, err = p.putClaim(cctx, key, jobID, token, p.cfg.ClaimLease, etag, false)
-		if err != nil && awserr.PreconditionFailed(err) {
+		if errors.Is(err, errChanged) {
 			// Another delivery took it first, or our write landed and its
 			// response was lost: the token tells.
 			if again, tag, rerr := p.readClaim(cctx, key); rerr == nil && again.Token == token {
@@ -174,7 +170,7 @@ func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID string) (*
 				log.Info("took over an ended claim", "previous_worker", rec.Worker, "lease_ended", rec.Until.UTC().Format(time.RFC3339))
 			}
 			return p.hold(ctx, log, key, jobID, token, etag), nil
-		case awserr.PreconditionFailed(err), awserr.NotFound(err):
+		case errors.Is(err, errChanged), errors.Is(err, errNotFound):
 			continue // another delivery took it first, or it is gone: look again
 		default:
 			return nil, p.claimError(ctx, key, err)
@@ -207,7 +203,7 @@ func newToken() string {
 
 func (p *Pipeline) claimError(ctx context.Context, key string, err error) error {
 	where := fmt.Sprintf("claim s3://%s/%s", p.cfg.ResultsBucket, key)
-	if awserr.ConditionalConflict(err) {
+	if errors.Is(err, errConflict) {
 		return p.transientAfter(ctx, fmt.Errorf("%s: concurrent write: %w", where, err), conflictDelay)
 	}
 	return p.transient(ctx, fmt.Errorf("%s: %w", where, err))
@@ -221,27 +217,18 @@ func (p *Pipeline) putClaim(ctx context.Context, key, jobID, token string, d tim
 	if err != nil {
 		return "", err
 	}
-	in := &s3.PutObjectInput{
-		Bucket:      aws.String(p.cfg.ResultsBucket),
-		Key:         aws.String(key),
-		Body:        bytes.NewReader(body),
-		ContentType: aws.String("application/json"),
-	}
+	var etag string
 	if create {
-		in.IfNoneMatch = aws.String("*")
+		etag, err = p.obj.Create(ctx, p.cfg.ResultsBucket, key, body)
 	} else {
-		in.IfMatch = aws.String(ifMatch)
+		etag, err = p.obj.Replace(ctx, p.cfg.ResultsBucket, key, ifMatch, body)
 	}
-	out, err := p.store.PutObject(ctx, in)
-	if err != nil {
-		return "", err
-	}
-	if aws.ToString(out.ETag) == "" {
+	if err == nil && etag == "" {
 		// Without an ETag the claim cannot be renewed or ended safely; S3
 		// always sends one, so this is a store without conditional writes.
 		return "", errNoETag
 	}
-	return aws.ToString(out.ETag), nil
+	return etag, err
 }
 
 // errNoETag is a store that answered a PutObject without an ETag.
@@ -250,20 +237,15 @@ var errNoETag = errors.New("the object store returned no ETag: claims need S3's 
 // readClaim reads a claim and its ETag. An unreadable body counts as an
 // ended lease: a claim nobody can read must not hold a job forever.
 func (p *Pipeline) readClaim(ctx context.Context, key string) (claimRecord, string, error) {
-	out, err := p.store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(p.cfg.ResultsBucket), Key: aws.String(key)})
+	obj, err := p.obj.Get(ctx, p.cfg.ResultsBucket, key, 4<<10)
 	if err != nil {
 		return claimRecord{}, "", err
 	}
-	defer out.Body.Close()
 	var rec claimRecord
-	b, err := io.ReadAll(io.LimitReader(out.Body, 4<<10))
-	if err != nil {
-		return claimRecord{}, "", err
-	}
-	if json.Unmarshal(b, &rec) != nil {
+	if obj.TooLarge || json.Unmarshal(obj.Body, &rec) != nil {
 		rec = claimRecord{}
 	}
-	return rec, aws.ToString(out.ETag), nil
+	return rec, obj.ETag, nil
 }
 
 // hold starts renewing a claim every third of its lease until it is
@@ -297,7 +279,7 @@ func (p *Pipeline) renew(ctx context.Context, log *slog.Logger, c *heldClaim) bo
 	wctx, cancel := context.WithTimeout(ctx, min(p.cfg.S3Timeout, p.cfg.ClaimLease/3))
 	defer cancel()
 	next, err := p.putClaim(wctx, c.key, c.jobID, c.token, p.cfg.ClaimLease, etag, false)
-	if err != nil && (awserr.PreconditionFailed(err) || awserr.NotFound(err)) && ctx.Err() == nil {
+	if (errors.Is(err, errChanged) || errors.Is(err, errNotFound)) && ctx.Err() == nil {
 		// Either another delivery took the job, or our own renewal landed
 		// and its response was lost (the SDK's retry then got 412): the
 		// claim's token tells which.
@@ -313,7 +295,7 @@ func (p *Pipeline) renew(ctx context.Context, log *slog.Logger, c *heldClaim) bo
 		return true
 	case ctx.Err() != nil:
 		return false
-	case awserr.PreconditionFailed(err) || awserr.NotFound(err):
+	case errors.Is(err, errChanged) || errors.Is(err, errNotFound):
 		// Our lease ended before we could renew it (a stall longer than the
 		// lease) and another delivery took the job. Both may now pay for the
 		// model; the result write keeps one answer, and the other's cost
@@ -343,7 +325,7 @@ func (p *Pipeline) drop(ctx context.Context, log *slog.Logger, c *heldClaim, rel
 	// A lease that ends now: the next delivery takes the claim over.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.S3Timeout)
 	defer cancel()
-	if _, err := p.putClaim(wctx, c.key, c.jobID, c.token, 0, etag, false); err != nil && !awserr.PreconditionFailed(err) {
+	if _, err := p.putClaim(wctx, c.key, c.jobID, c.token, 0, etag, false); err != nil && !errors.Is(err, errChanged) && !errors.Is(err, errNotFound) {
 		log.Warn("could not end the claim's lease; the next delivery waits until it ends", "error_code", awserr.Code(err),
 			"lease", p.cfg.ClaimLease.String())
 	}

@@ -80,7 +80,7 @@ func TestLostClaimResponsesAreRecognised(t *testing.T) {
 	// Another delivery's claim is still another's.
 	other := newUnit(t, nil, nil)
 	other.store = u.store
-	other.p.store = u.store
+	other.p.obj = s3Objects{s3: u.store}
 	if _, err := other.p.claim(ctx, log, "j1"); err == nil {
 		t.Error("a second delivery took a live claim")
 	}
@@ -144,7 +144,7 @@ func TestOneTakeoverWins(t *testing.T) {
 	var won atomic.Int32
 	for i := range 8 {
 		w := newUnit(t, nil, func(c *Config) { c.WorkerID = fmt.Sprintf("w%d", i) })
-		w.p.store = u.store
+		w.p.obj = s3Objects{s3: u.store}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -68,9 +68,10 @@ type Deps struct {
 // Pipeline processes job messages. It is safe for concurrent use: the worker
 // calls Process from many goroutines.
 type Pipeline struct {
-	cfg     Config
-	conv    Converser
-	store   Store
+	cfg  Config
+	conv Converser
+	// obj is Deps.Store seen through the objects port (objects.go).
+	obj     objects
 	lim     Limiter
 	log     *slog.Logger
 	now     func() time.Time
@@ -104,7 +105,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		return nil, fmt.Errorf("pipeline config:\n%w", err)
 	}
 	p := &Pipeline{
-		cfg: cfg, conv: deps.Converser, store: deps.Store, lim: deps.Limiter,
+		cfg: cfg, conv: deps.Converser, obj: s3Objects{s3: deps.Store}, lim: deps.Limiter,
 		log: deps.Logger, now: deps.Now, backoff: deps.Backoff, writeBackoff: deps.WriteBackoff,
 		emf: &emfWriter{w: deps.Metrics}, running: map[string]chan struct{}{},
 	}

@@ -3,11 +3,10 @@ package pipeline
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/tierq/tierq/internal/awserr"
 )
 
@@ -29,24 +28,23 @@ func (p *Pipeline) Preflight(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.S3Timeout)
 	defer cancel()
 	// HeadObject first: it is the call the exactly-once check makes.
-	_, herr := p.store.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if herr == nil {
+	exists, herr := p.obj.Exists(ctx, bucket, key)
+	if herr == nil && exists {
 		return nil // someone created the key; the bucket answers either way
 	}
-	if !noSuchKey(herr) && !awserr.AccessDenied(herr) {
+	if herr != nil && !errors.Is(herr, errDenied) {
 		return p.preflightError(where+": HeadObject", herr)
 	}
 	// A HEAD response has no body, so S3 cannot say why: its 404 may be a
 	// missing key or a missing bucket, its 403 a missing s3:ListBucket or
 	// rejected credentials. A GET of the same key carries the error code.
-	out, gerr := p.store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	_, gerr := p.obj.Get(ctx, bucket, key, 0)
 	switch {
 	case gerr == nil:
-		out.Body.Close()
 		return nil
-	case noSuchKey(gerr) && awserr.AccessDenied(herr):
+	case errors.Is(gerr, errNotFound) && herr != nil:
 		return p.preflightError(where+": HeadObject", herr)
-	case noSuchKey(gerr):
+	case errors.Is(gerr, errNotFound):
 		return nil
 	}
 	return p.preflightError(where+": GetObject", gerr)
@@ -54,13 +52,13 @@ func (p *Pipeline) Preflight(ctx context.Context) error {
 
 func (p *Pipeline) preflightError(where string, err error) error {
 	bucket := p.cfg.ResultsBucket
-	if code, ok := awserr.Credential(err); ok {
-		return fmt.Errorf("preflight: %s: %s (%s): %w", where, credentialHint, code, err)
+	if errors.Is(err, errCredsBad) {
+		return fmt.Errorf("preflight: %s: %s (%s): %w", where, credentialHint, awserr.Code(err), err)
 	}
 	switch {
-	case awserr.Code(err) == "NoSuchBucket":
+	case errors.Is(err, errNoBucket):
 		return fmt.Errorf("preflight: results bucket %s does not exist (create it, or fix the results bucket setting): %w", bucket, err)
-	case awserr.AccessDenied(err):
+	case errors.Is(err, errDenied):
 		return fmt.Errorf("preflight: %s: access denied looking up a key that does not exist: %s: %w", where, listBucketHelp(bucket), err)
 	}
 	return fmt.Errorf("preflight: %s: %w", where, err)

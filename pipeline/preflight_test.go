@@ -53,7 +53,7 @@ func TestPreflight(t *testing.T) {
 			u := newUnit(t, nil, func(c *Config) { c.ResultsPrefix = "out/" })
 			u.store.headErr, u.store.getErr = tt.headErr, tt.getErr
 			rec := &keyRecorder{fakeStore: u.store}
-			u.p.store = rec
+			u.p.obj = s3Objects{s3: rec}
 			err := u.p.Preflight(context.Background())
 			if tt.want == nil && err != nil {
 				t.Fatalf("Preflight = %v, want nil", err)
@@ -82,7 +82,7 @@ func TestPreflightKeysDiffer(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, nil, nil)
 	rec := &keyRecorder{fakeStore: u.store}
-	u.p.store = rec
+	u.p.obj = s3Objects{s3: rec}
 	for range 2 {
 		if err := u.p.Preflight(context.Background()); err != nil {
 			t.Fatal(err)

@@ -4,33 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/sethvargo/go-retry"
 	"github.com/tierq/tierq/internal/awserr"
 	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/worker"
 )
-
-// Store is the part of S3 the pipeline uses: read documents, check for and
-// write results. *s3.Client satisfies it.
-type Store interface {
-	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
-	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
-	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
-}
-
-var _ Store = (*s3.Client)(nil)
 
 // conflictDelay is how long to wait after S3's 409 ConditionalRequestConflict
 // outlasted the in-process retries: another conditional write to the same key
@@ -54,17 +41,14 @@ func (p *Pipeline) resultExists(ctx context.Context, log *slog.Logger, key strin
 	hctx, cancel := context.WithTimeout(ctx, p.cfg.S3Timeout)
 	defer cancel()
 	bucket := p.cfg.ResultsBucket
-	_, err := p.store.HeadObject(hctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	exists, err := p.obj.Exists(hctx, bucket, key)
 	if err == nil {
-		return true, nil
-	}
-	if noSuchKey(err) {
-		return false, nil
+		return exists, nil
 	}
 	where := fmt.Sprintf("check for result s3://%s/%s", bucket, key)
-	if code, ok := awserr.Credential(err); ok {
-		log.Error(where+": "+credentialHint, "error_code", code)
-	} else if awserr.AccessDenied(err) {
+	if errors.Is(err, errCredsBad) {
+		log.Error(where+": "+credentialHint, "error_code", awserr.Code(err))
+	} else if errors.Is(err, errDenied) {
 		// Not "no result": that would call the model for jobs that are
 		// done. Released like any S3 trouble, and said loudly once, since
 		// every job will do the same until the policy is fixed.
@@ -100,19 +84,13 @@ func (p *Pipeline) writeResult(ctx context.Context, log *slog.Logger, key string
 	var last error
 	err = retry.Do(wctx, retry.WithMaxRetries(resultWriteAttempts-1, p.writeBackoff()), func(ctx context.Context) error {
 		attempts++
-		_, err := p.store.PutObject(ctx, &s3.PutObjectInput{
-			Bucket:      aws.String(bucket),
-			Key:         aws.String(key),
-			Body:        bytes.NewReader(body), // a fresh reader per attempt
-			ContentType: aws.String("application/json"),
-			IfNoneMatch: aws.String("*"),
-		})
+		_, err := p.obj.Create(ctx, bucket, key, body)
 		last = err
 		switch {
 		case err == nil:
 			written = true
 			return nil
-		case awserr.PreconditionFailed(err):
+		case errors.Is(err, errExists):
 			// The object may be our own write whose response was lost,
 			// after our failed attempt or inside the SDK's own retry of this
 			// one, rather than another delivery's; one GET tells.
@@ -121,15 +99,15 @@ func (p *Pipeline) writeResult(ctx context.Context, log *slog.Logger, key string
 		}
 		code := awserr.Code(err)
 		attrs := []any{"bucket", bucket, "attempt", attempts, "max_attempts", resultWriteAttempts, "error_code", code}
-		switch _, cred := awserr.Credential(err); {
-		case cred:
+		switch {
+		case errors.Is(err, errCredsBad):
 			// The SDK corrects clock skew from the failed response, so a
 			// retry can succeed; either way a person should know.
 			log.Error(where+": "+credentialHint, attrs...)
-		case code == "NoSuchBucket" || awserr.AccessDenied(err):
+		case errors.Is(err, errNoBucket) || errors.Is(err, errDenied):
 			log.Error(where+": the results bucket is missing or the worker may not write to it (allow s3:PutObject)", attrs...)
 			return err
-		case !retryablePut(err):
+		case !errors.Is(err, errRetryable) && !errors.Is(err, errConflict):
 			return err
 		default:
 			log.Warn(where+": transient; retrying", attrs...)
@@ -142,7 +120,7 @@ func (p *Pipeline) writeResult(ctx context.Context, log *slog.Logger, key string
 	if last == nil {
 		last = err
 	}
-	if awserr.ConditionalConflict(last) {
+	if errors.Is(last, errConflict) {
 		return false, p.transientAfter(ctx, fmt.Errorf("%s: concurrent write, %d attempts: %w", where, attempts, last), conflictDelay)
 	}
 	return false, p.transient(ctx, fmt.Errorf("%s: %d attempts: %w", where, attempts, last))
@@ -151,31 +129,10 @@ func (p *Pipeline) writeResult(ctx context.Context, log *slog.Logger, key string
 // isOurs reports whether the object at key is body, byte for byte. A result
 // records its worker and timings, so another delivery's never matches.
 func (p *Pipeline) isOurs(ctx context.Context, bucket, key string, body []byte) bool {
-	out, err := p.store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err != nil {
-		return false // then the job counts as another delivery's: no metrics line, nothing worse
-	}
-	defer out.Body.Close()
-	got, err := io.ReadAll(io.LimitReader(out.Body, int64(len(body))+1))
-	return err == nil && bytes.Equal(got, body)
-}
-
-// retryablePut reports the PutObject errors worth another try in-process:
-// S3's 5xx, 409 ConditionalRequestConflict, S3's RequestTimeout (a 400 for a
-// stalled upload), and errors without any answer from S3 (network).
-// Credential errors are retried by the caller.
-func retryablePut(err error) bool {
-	code, status := awserr.Code(err), awserr.HTTPStatus(err)
-	switch {
-	case status >= 500 || status == http.StatusConflict:
-		return true
-	case code == "SlowDown", code == "InternalError", code == "ServiceUnavailable",
-		code == "ConditionalRequestConflict", code == "RequestTimeout":
-		return true
-	case code != "" || status != 0:
-		return false
-	}
-	return true
+	obj, err := p.obj.Get(ctx, bucket, key, int64(len(body)))
+	// On an error the job counts as another delivery's: no metrics line,
+	// nothing worse.
+	return err == nil && !obj.TooLarge && bytes.Equal(obj.Body, body)
 }
 
 // transient releases the job for the worker's release delay, or at once
@@ -226,32 +183,22 @@ func (p *Pipeline) loadDocument(ctx context.Context, log *slog.Logger, job jobv1
 	// The timeout covers reading the body: the body streams on this context.
 	gctx, cancel := context.WithTimeout(ctx, p.cfg.S3Timeout)
 	defer cancel()
-	out, err := p.store.GetObject(gctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	obj, err := p.obj.Get(gctx, bucket, key, limit)
 	if err != nil {
-		code, cred := awserr.Credential(err)
 		switch {
-		case cred:
-			// Checked before 403: S3 answers SignatureDoesNotMatch and
-			// InvalidAccessKeyId with 403 too, and those are the worker's
-			// trouble, not the document's.
-			log.Error("read document: "+credentialHint, "bucket", bucket, "error_code", code)
-		case awserr.NotFound(err):
+		case errors.Is(err, errCredsBad):
+			log.Error("read document: "+credentialHint, "bucket", bucket, "error_code", awserr.Code(err))
+		case errors.Is(err, errNotFound), errors.Is(err, errNoBucket):
 			return "", fail(jobv1.CodeDocumentNotFound, err, "%s does not exist", uri)
-		case awserr.AccessDenied(err):
+		case errors.Is(err, errDenied):
 			return "", fail(jobv1.CodeDocumentAccessDenied, err, "the worker may not read %s (allow s3:GetObject on it to the worker's role)", uri)
 		}
 		return "", p.transient(ctx, fmt.Errorf("read document %s: %w", uri, err))
 	}
-	defer out.Body.Close()
-	if n := deref(out.ContentLength); n > limit {
-		return "", fail(jobv1.CodeDocumentTooLarge, nil, "%s is %d bytes, more than the %d-byte limit", uri, n, limit)
+	if obj.TooLarge {
+		return "", fail(jobv1.CodeDocumentTooLarge, nil, "%s is %d bytes, more than the %d-byte limit", uri, obj.Size, limit)
 	}
-	// ContentLength is the server's word; the limited read is ours, so a
-	// missing or wrong length cannot make us hold an unbounded document.
-	data, err := io.ReadAll(io.LimitReader(out.Body, limit+1))
-	if err != nil {
-		return "", p.transient(ctx, fmt.Errorf("read document %s: %w", uri, err))
-	}
+	data := obj.Body
 	if int64(len(data)) > limit {
 		return "", fail(jobv1.CodeDocumentTooLarge, nil, "%s is more than the %d-byte limit", uri, limit)
 	}
@@ -298,11 +245,6 @@ func checkText(text, what string) error {
 	}
 	return nil
 }
-
-// noSuchKey is awserr.NotFound without NoSuchBucket: for the results bucket, a
-// missing bucket is the worker's misconfiguration, not a job without a result.
-// (A HEAD cannot tell the two apart, as it has no body; Preflight can.)
-func noSuchKey(err error) bool { return awserr.NotFound(err) && awserr.Code(err) != "NoSuchBucket" }
 
 // plural says "1 NUL byte" or "3 NUL bytes".
 func plural(n int, unit string) string {
