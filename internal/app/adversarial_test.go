@@ -311,37 +311,30 @@ func collectRun(t *testing.T, ctx context.Context, st *demo.Stack, qs demo.Queue
 			run.results[strings.TrimSuffix(strings.TrimPrefix(key, "results/"), ".json")] = r
 		}
 	}
-	for emptyPolls := 0; emptyPolls < 2; {
-		out, err := st.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(qs.DLQURL),
-			MaxNumberOfMessages: 10, VisibilityTimeout: 300, MessageAttributeNames: []string{"All"},
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll}})
-		if err != nil {
-			t.Fatalf("read the dead-letter queue: %v", err)
+	// Dead letters are read (and deleted) until the queue is empty; see
+	// emulator.ReadAll for why each read hides its messages for 2 s only.
+	err := emulator.ReadAll(ctx, st.SQS, qs.DLQURL, 30*time.Second, func(m sqstypes.Message) {
+		dl := advDeadLetter{Body: aws.ToString(m.Body)}
+		if a, ok := m.MessageAttributes[worker.AttrDeadLetterReason]; ok {
+			dl.Reason, dl.HasReason = aws.ToString(a.StringValue), true
 		}
-		if len(out.Messages) == 0 {
-			emptyPolls++
-			continue
+		if a, ok := m.MessageAttributes[worker.AttrSourceMessageID]; ok {
+			dl.SourceID = aws.ToString(a.StringValue)
 		}
-		for _, m := range out.Messages {
-			dl := advDeadLetter{Body: aws.ToString(m.Body)}
-			if a, ok := m.MessageAttributes[worker.AttrDeadLetterReason]; ok {
-				dl.Reason, dl.HasReason = aws.ToString(a.StringValue), true
-			}
-			if a, ok := m.MessageAttributes[worker.AttrSourceMessageID]; ok {
-				dl.SourceID = aws.ToString(a.StringValue)
-			}
-			// The worker names the original message; the redrive policy
-			// keeps its ID; failing both, the body tells the case.
-			switch {
-			case sent.byID[dl.SourceID] != "":
-				dl.Case = sent.byID[dl.SourceID]
-			case sent.byID[aws.ToString(m.MessageId)] != "":
-				dl.Case = sent.byID[aws.ToString(m.MessageId)]
-			default:
-				dl.Case = sent.byBody[dl.Body]
-			}
-			run.deadLetters = append(run.deadLetters, dl)
+		// The worker names the original message; the redrive policy keeps
+		// its ID; failing both, the body tells the case.
+		switch {
+		case sent.byID[dl.SourceID] != "":
+			dl.Case = sent.byID[dl.SourceID]
+		case sent.byID[aws.ToString(m.MessageId)] != "":
+			dl.Case = sent.byID[aws.ToString(m.MessageId)]
+		default:
+			dl.Case = sent.byBody[dl.Body]
 		}
+		run.deadLetters = append(run.deadLetters, dl)
+	})
+	if err != nil {
+		t.Fatalf("read the dead-letter queue: %v", err)
 	}
 	return run
 }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tierq/tierq/internal/app"
@@ -313,30 +313,24 @@ func collect(ctx context.Context, st *Stack, qs Queues, resultsBucket, out strin
 			rep.add(r)
 		}
 	}
-	for {
-		msgs, err := st.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(qs.DLQURL),
-			MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: []string{"All"}})
-		if err != nil {
-			return nil, fmt.Errorf("read dead-letter queue: %w", err)
+	var werr error
+	err := emulator.ReadAll(ctx, st.SQS, qs.DLQURL, 30*time.Second, func(m sqstypes.Message) {
+		reason := ""
+		if a, ok := m.MessageAttributes[worker.AttrDeadLetterReason]; ok && a.StringValue != nil {
+			reason = *a.StringValue
 		}
-		if len(msgs.Messages) == 0 {
-			break
+		dl := DeadLetter{MessageID: aws.ToString(m.MessageId), Reason: reason, Body: aws.ToString(m.Body)}
+		rep.DeadLetters = append(rep.DeadLetters, dl)
+		b, _ := json.MarshalIndent(dl, "", "  ")
+		if err := os.WriteFile(filepath.Join(out, "dead-letter", dl.MessageID+".json"), b, 0o644); err != nil && werr == nil {
+			werr = err
 		}
-		for _, m := range msgs.Messages {
-			reason := ""
-			if a, ok := m.MessageAttributes[worker.AttrDeadLetterReason]; ok && a.StringValue != nil {
-				reason = *a.StringValue
-			}
-			dl := DeadLetter{MessageID: aws.ToString(m.MessageId), Reason: reason, Body: aws.ToString(m.Body)}
-			rep.DeadLetters = append(rep.DeadLetters, dl)
-			b, _ := json.MarshalIndent(dl, "", "  ")
-			if err := os.WriteFile(filepath.Join(out, "dead-letter", dl.MessageID+".json"), b, 0o644); err != nil {
-				return nil, err
-			}
-			if _, err := st.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(qs.DLQURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
-				return nil, fmt.Errorf("delete dead letter: %w", err)
-			}
-		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read dead-letter queue: %w", err)
+	}
+	if werr != nil {
+		return nil, werr
 	}
 	rep.Sim = st.Sim.Stats()
 	return rep, nil

@@ -212,3 +212,45 @@ func Bedrock(endpoint string) *bedrockruntime.Client {
 		RetryMaxAttempts: 1,
 	})
 }
+
+// ReadAll reads and deletes every message of a queue, calling each once per
+// message, until the queue is empty or timeout passes. Each receive hides
+// its messages for 2 s only: now and then a receive's response is cut off on
+// the client side and the SDK retries, and the messages of the lost
+// response then come back 2 s later instead of staying hidden for a whole
+// visibility timeout. A message seen twice is passed to each once.
+func ReadAll(ctx context.Context, c *sqs.Client, url string, timeout time.Duration, each func(sqstypes.Message)) error {
+	deadline := time.Now().Add(timeout)
+	seen := map[string]bool{}
+	for {
+		left, err := QueueDepth(ctx, c, url)
+		if err != nil {
+			return err
+		}
+		if left == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d messages could not be read within %s", left, timeout)
+		}
+		out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url),
+			MaxNumberOfMessages: 10, VisibilityTimeout: 2, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"},
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll}})
+		if err != nil {
+			return fmt.Errorf("receive: %w", err)
+		}
+		var done []sqstypes.DeleteMessageBatchRequestEntry
+		for i, m := range out.Messages {
+			done = append(done, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
+			if id := aws.ToString(m.MessageId); !seen[id] {
+				seen[id] = true
+				each(m)
+			}
+		}
+		if len(done) > 0 {
+			if _, err := c.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(url), Entries: done}); err != nil {
+				return fmt.Errorf("delete read messages: %w", err)
+			}
+		}
+	}
+}
