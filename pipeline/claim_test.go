@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/tierq/tierq/jobv1"
 )
 
@@ -175,4 +177,31 @@ func TestUnreadableClaimIsTakenOver(t *testing.T) {
 	}
 	c.stop()
 	<-c.done
+}
+
+// noETags answers writes without an ETag, as a store without conditional
+// writes would.
+type noETags struct{ *fakeStore }
+
+func (s noETags) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	out, err := s.fakeStore.PutObject(ctx, in, opts...)
+	if out != nil {
+		out.ETag = nil
+	}
+	return out, err
+}
+
+// A store that answers without ETags cannot hold claims: the job is
+// released with a message that says why, and the model is not called.
+func TestStoreWithoutETagsIsRefused(t *testing.T) {
+	t.Parallel()
+	u := newUnit(t, []reply{{out: answer("A summary.", "end_turn", 10, 3, nil)}}, nil)
+	u.p.obj = s3Objects{s3: noETags{u.store}}
+	err := u.p.Process(context.Background(), msg(t, jobv1.Job{JobID: "j1", Task: "summarize", Text: shortDoc}))
+	if !errors.Is(err, errNoETag) || retryDelay(err) < 0 {
+		t.Fatalf("Process = %v, want a release saying the store returned no ETag", err)
+	}
+	if len(u.conv.calls) != 0 {
+		t.Errorf("%d model calls, want none without a claim", len(u.conv.calls))
+	}
 }
