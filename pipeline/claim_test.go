@@ -29,7 +29,7 @@ func (panicky) Converse(context.Context, *bedrockruntime.ConverseInput, ...func(
 func TestPanicEndsTheClaim(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, nil, func(c *Config) { c.ClaimLease = time.Hour })
-	u.p.conv = panicky{}
+	u.p.model = bedrockModel{conv: panicky{}, timeout: time.Minute}
 	m := msg(t, jobv1.Job{JobID: "j1", Task: "summarize", Text: shortDoc})
 	func() {
 		defer func() { _ = recover() }()
@@ -44,7 +44,7 @@ func TestPanicEndsTheClaim(t *testing.T) {
 		t.Errorf("claim lease ends %s, want ended: a panicked delivery gave its job back", rec.Until)
 	}
 	// The next delivery runs at once, without waiting an hour.
-	u.p.conv = u.conv
+	u.p.model = bedrockModel{conv: u.conv, timeout: time.Minute}
 	u.conv.replies = []reply{{out: answer("A summary.", "end_turn", 10, 3, nil)}}
 	u.process(t, m)
 	if r := u.result(t, "j1"); r.Status != jobv1.StatusSucceeded {

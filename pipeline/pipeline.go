@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/sethvargo/go-retry"
 
@@ -24,14 +23,6 @@ import (
 	"github.com/tierq/tierq/tiering"
 	"github.com/tierq/tierq/worker"
 )
-
-// Converser is the part of Bedrock Runtime the pipeline uses.
-// *bedrockruntime.Client satisfies it.
-type Converser interface {
-	Converse(ctx context.Context, in *bedrockruntime.ConverseInput, optFns ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseOutput, error)
-}
-
-var _ Converser = (*bedrockruntime.Client)(nil)
 
 // Limiter admits model calls. tokens is the call's expected quota
 // reservation (estimated input + maxTokens). *limiter.Fixed satisfies it.
@@ -68,8 +59,9 @@ type Deps struct {
 // Pipeline processes job messages. It is safe for concurrent use: the worker
 // calls Process from many goroutines.
 type Pipeline struct {
-	cfg  Config
-	conv Converser
+	cfg Config
+	// model is Deps.Converser seen through the model port (bedrock.go).
+	model model
 	// obj is Deps.Store seen through the objects port (objects.go).
 	obj     objects
 	lim     Limiter
@@ -105,7 +97,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		return nil, fmt.Errorf("pipeline config:\n%w", err)
 	}
 	p := &Pipeline{
-		cfg: cfg, conv: deps.Converser, obj: s3Objects{s3: deps.Store}, lim: deps.Limiter,
+		cfg: cfg, model: bedrockModel{conv: deps.Converser, timeout: cfg.CallTimeout}, obj: s3Objects{s3: deps.Store}, lim: deps.Limiter,
 		log: deps.Logger, now: deps.Now, backoff: deps.Backoff, writeBackoff: deps.WriteBackoff,
 		emf: &emfWriter{w: deps.Metrics}, running: map[string]chan struct{}{},
 	}
@@ -459,20 +451,16 @@ type callResult struct {
 // call makes one model call for the job on tier, with retries.
 func (p *Pipeline) call(ctx context.Context, j *job, tier tiering.Tier, doc string) (*callResult, error) {
 	req := buildRequest(j.Job, tier, doc)
-	out, err := p.converse(ctx, j, tier, req)
+	a, err := p.converse(ctx, j, tier, req)
 	if err != nil {
 		return nil, err
 	}
-	g := guardrailOutcome(tier.Guardrail, out.StopReason, out.Trace)
-	c := &callResult{model: tier.ModelID, spill: j.spill, text: outputText(out), stopReason: string(out.StopReason), guard: g, usage: callUsage(out, g)}
+	c := &callResult{model: tier.ModelID, spill: j.spill, text: a.text, stopReason: a.stopReason, guard: a.guard, usage: a.usage}
 	if c.spill != nil {
 		c.model = c.spill.To
 	}
 	return c, nil
 }
-
-// disableSDKRetries makes the SDK try a call once (see attempt).
-func disableSDKRetries(o *bedrockruntime.Options) { o.RetryMaxAttempts = 1 }
 
 // converse calls the model, retrying transient errors in-process with
 // backoff. Each attempt holds a limiter permit only while the call runs, so
@@ -486,7 +474,7 @@ func disableSDKRetries(o *bedrockruntime.Options) { o.RetryMaxAttempts = 1 }
 // waits (the limiter's Backoff after a throttle, then for a permit) while the
 // worker's heartbeat keeps the message invisible, switches the request to
 // the fallback model, and records the move in j.spill.
-func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req request) (*bedrockruntime.ConverseOutput, error) {
+func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req request) (modelAnswer, error) {
 	pol := callPolicy{maxAttempts: p.cfg.Retry.MaxAttempts, maxSnooze: p.cfg.Retry.MaxSnooze,
 		fallback: tier.HasFallback(), spillAfter: tier.SpilloverDelay()}
 	model := tier.ModelID
@@ -496,10 +484,10 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 	for calls := 1; ; calls++ {
 		permit, err := p.lim.Acquire(ctx, model, req.reserve)
 		if err != nil {
-			return nil, worker.ReleaseAfter(fmt.Errorf("call %s: wait for a permit: %w", model, err), 0)
+			return modelAnswer{}, worker.ReleaseAfter(fmt.Errorf("call %s: wait for a permit: %w", model, err), 0)
 		}
 		t0 := p.now()
-		out, err := p.attempt(ctx, req)
+		out, err := p.model.Call(ctx, req, tier.Guardrail)
 		j.modelTime += p.now().Sub(t0)
 		j.r.Attempts++
 		p.stats.attempts.Add(1)
@@ -507,15 +495,15 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 			permit.Release(limiter.Success)
 			return out, nil
 		}
-		last := classifyModelError(ctx, err, model, guardrailName(tier.Guardrail))
+		last := modelFailure(err)
 		permit.Release(last.outcome())
 		switch {
 		case ctx.Err() != nil:
-			return nil, worker.ReleaseAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
+			return modelAnswer{}, worker.ReleaseAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
 		case last.kind == kindPermanent:
-			return nil, &failure{code: last.code, msg: last.msg, err: err}
+			return modelAnswer{}, &failure{code: last.code, msg: last.msg, err: err}
 		case !last.transient():
-			return nil, worker.Release(fmt.Errorf("call %s: %w", model, err))
+			return modelAnswer{}, worker.Release(fmt.Errorf("call %s: %w", model, err))
 		}
 		throttled := last.kind == kindThrottle
 		if throttled {
@@ -530,7 +518,7 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 			func() time.Duration { return p.snoozeWait(model, snoozeWaits) }, errWaits.Next)
 		switch {
 		case step == stepReleaseSnoozed:
-			return nil, worker.Release(&exhaustedError{model: model, code: last.code, attempts: calls,
+			return modelAnswer{}, worker.Release(&exhaustedError{model: model, code: last.code, attempts: calls,
 				snoozed: p.cfg.Retry.MaxSnooze, err: err})
 		case step == stepSpill:
 			throttledFor := now.Sub(st.firstThrottle)
@@ -551,10 +539,10 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 			j.log.Warn("model call failed; transient", append(attrs, "max_attempts", pol.maxAttempts)...)
 		}
 		if step == stepReleaseExhausted {
-			return nil, worker.Release(&exhaustedError{model: model, code: last.code, attempts: calls, err: err})
+			return modelAnswer{}, worker.Release(&exhaustedError{model: model, code: last.code, attempts: calls, err: err})
 		}
 		if !sleep(ctx, wait) {
-			return nil, worker.ReleaseAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
+			return modelAnswer{}, worker.ReleaseAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
 		}
 	}
 }
@@ -585,17 +573,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-// attempt is one Converse call under its own timeout. The SDK client is
-// told to try once: the pipeline retries itself, so the limiter sees every
-// throttle and attempts are counted. A per-call RetryMaxAttempts of 1 gives
-// exactly one attempt (aws-sdk-go-v2's finalizeOperationRetryMaxAttempts),
-// and typed errors such as *types.ThrottlingException still match.
-func (p *Pipeline) attempt(ctx context.Context, req request) (*bedrockruntime.ConverseOutput, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.CallTimeout)
-	defer cancel()
-	return p.conv.Converse(ctx, req.in, disableSDKRetries)
 }
 
 // guardrailName names a tier's guardrail in messages.

@@ -548,7 +548,7 @@ func TestResultIsWrittenAfterTheJobContextEnds(t *testing.T) {
 	u := newUnit(t, []reply{{out: answer("late but paid for", types.StopReasonEndTurn, 10, 4, nil)}}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	u.p.conv = &cancelOnCall{fakeConverser: u.conv, n: 1, cancel: cancel}
+	u.p.model = bedrockModel{conv: &cancelOnCall{fakeConverser: u.conv, n: 1, cancel: cancel}, timeout: u.p.cfg.CallTimeout}
 	if err := u.p.Process(ctx, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc})); err != nil {
 		t.Fatalf("Process = %v, want nil: the answer was paid for and the write must still happen", err)
 	}

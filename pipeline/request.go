@@ -120,3 +120,6 @@ func callUsage(out *bedrockruntime.ConverseOutput, g *jobv1.GuardrailOutcome) ti
 	}
 	return u
 }
+
+// modelOf is the model a request goes to, for messages.
+func modelOf(r request) string { return aws.ToString(r.in.ModelId) }
