@@ -35,7 +35,15 @@ const goldenDir = "../testdata/results"
 // one storage anyway, so every test uses its own bucket names.
 var kumoURL string
 
-func TestMain(m *testing.M) { os.Exit(emulator.RunTests(m, &kumoURL)) }
+func TestMain(m *testing.M) { os.Exit(emulator.RunTests(withKumo{m}, &kumoURL)) }
+
+// withKumo hands the kumo server to the internal tests too.
+type withKumo struct{ m *testing.M }
+
+func (w withKumo) Run() int {
+	pipeline.KumoURLForSuite = kumoURL
+	return w.m.Run()
+}
 
 // Model IDs of the default tiers.
 const (
