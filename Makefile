@@ -2,22 +2,32 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test demo bench fuzz vet sim report-check clean
+.PHONY: all build test demo bench fuzz vet fmt sim report-check clean
 
 all: build test
 
 build:
 	$(GO) build $(PKGS)
 
-## test: every test (unit, integration against the embedded emulators, examples, fuzz seeds)
-test: vet
-	$(GO) test -race -count=1 $(PKGS)
+## test: gofmt, go vet and staticcheck, and every test (unit, integration against the embedded emulators,
+## examples, fuzz seeds). staticcheck runs beside the tests, which spend much of their time waiting on
+## emulators, so it costs little wall time; either failing fails the target.
+test: fmt
+	$(GO) vet $(PKGS)
+	@$(GO) tool staticcheck $(PKGS) > .staticcheck.out 2>&1 & sc=$$!; \
+	$(GO) test -race -count=1 $(PKGS); t=$$?; \
+	wait $$sc; s=$$?; cat .staticcheck.out; rm -f .staticcheck.out; \
+	if [ $$s -ne 0 ]; then echo "staticcheck failed"; fi; \
+	exit $$(( t != 0 || s != 0 ))
 
-vet:
-	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
-	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+## vet: gofmt, go vet and staticcheck alone
+vet: fmt
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
+
+fmt:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 
 ## demo: the whole pipeline on embedded emulators over testdata/
 demo:
