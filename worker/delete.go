@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -42,14 +41,14 @@ func (w *Worker) deleteBatchSize() int { return min(maxBatch, w.cfg.Concurrency)
 // than that, plus the call in progress), and everything once more when stop
 // closes.
 func (w *Worker) deleteLoop(stop <-chan struct{}) {
-	t := time.NewTicker(w.cfg.DeleteFlushInterval)
-	defer t.Stop()
+	ticks, stopTicks := w.timers.Every(w.cfg.DeleteFlushInterval)
+	defer stopTicks()
 	for {
 		select {
 		case <-stop:
 			w.deleteNow(w.takeDeletes(false, true))
 			return
-		case <-t.C:
+		case <-ticks:
 			w.deleteNow(w.takeDeletes(false, false))
 		case <-w.deleteKick:
 			// A kick can be stale: sent while the previous flush was taking

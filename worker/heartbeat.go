@@ -14,9 +14,9 @@ import (
 func (w *Worker) heartbeatLoop(stop <-chan struct{}) {
 	ticks := w.heartbeatTicks
 	if ticks == nil {
-		t := time.NewTicker(w.cfg.HeartbeatInterval)
-		defer t.Stop()
-		ticks = t.C
+		c, stopTicks := w.timers.Every(w.cfg.HeartbeatInterval)
+		defer stopTicks()
+		ticks = c
 	}
 	for {
 		select {

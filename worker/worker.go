@@ -103,6 +103,7 @@ type Worker struct {
 	cancelGrace     time.Duration
 	// heartbeatTicks, when set, replaces the heartbeat's own ticker.
 	heartbeatTicks <-chan time.Time
+	timers         Timers
 
 	started atomic.Bool
 	base    context.Context // Run's context without its cancellation
@@ -168,11 +169,11 @@ func New(cfg Config, q Queue, p Processor, opts ...Option) (*Worker, error) {
 		cfg: cfg, q: q, p: p,
 		log:             slog.Default(),
 		now:             time.Now,
-		capacityRecheck: capacityRecheck,
-		cancelGrace:     cancelGrace,
-		held:            map[string]*inflight{},
-		slotFreed:       make(chan struct{}, 1),
-		deleteKick:      make(chan struct{}, 1),
+		capacityRecheck: capacityRecheck, timers: realTimers{},
+		cancelGrace: cancelGrace,
+		held:        map[string]*inflight{},
+		slotFreed:   make(chan struct{}, 1),
+		deleteKick:  make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(w)
@@ -259,7 +260,7 @@ func (w *Worker) receiveLoop(ctx, jobCtx context.Context, jobs *errgroup.Group) 
 			}
 			backoff = min(max(2*backoff, receiveBackoffMin), receiveBackoffMax)
 			w.log.Warn("receive failed; retrying", "error", err, "retry_in", backoff)
-			if !sleep(ctx, backoff) {
+			if !w.sleep(ctx, backoff) {
 				return nil
 			}
 			continue
@@ -292,15 +293,15 @@ func (w *Worker) room(ctx context.Context) (n int, ok bool) {
 		if a := w.capacity.Available(); a > 0 {
 			return min(n, a), true
 		}
-		t := time.NewTimer(w.capacityRecheck)
+		recheck, stop := w.timers.After(w.capacityRecheck)
 		select {
 		case <-ctx.Done():
-			t.Stop()
+			stop()
 			return 0, false
 		case <-w.slotFreed:
-		case <-t.C:
+		case <-recheck:
 		}
-		t.Stop()
+		stop()
 	}
 }
 
@@ -365,12 +366,12 @@ func (e *panicError) Error() string { return fmt.Sprintf("processor panicked: %v
 // drain waits for the jobs within the drain window, then cancels them and
 // releases whatever is still held by a job.
 func (w *Worker) drain(jobsDone <-chan struct{}, cancelJobs context.CancelFunc) {
-	t := time.NewTimer(w.cfg.DrainTimeout)
-	defer t.Stop()
+	window, stopWindow := w.timers.After(w.cfg.DrainTimeout)
+	defer stopWindow()
 	select {
 	case <-jobsDone:
 		return
-	case <-t.C:
+	case <-window:
 	}
 	w.mu.Lock()
 	w.cancelled = true
@@ -384,11 +385,11 @@ func (w *Worker) drain(jobsDone <-chan struct{}, cancelJobs context.CancelFunc) 
 	w.log.Warn("drain timeout: cancelling running jobs", "running", running, "drain_timeout", w.cfg.DrainTimeout)
 	cancelJobs()
 
-	grace := time.NewTimer(w.cancelGrace)
-	defer grace.Stop()
+	grace, stopGrace := w.timers.After(w.cancelGrace)
+	defer stopGrace()
 	select {
 	case <-jobsDone:
-	case <-grace.C:
+	case <-grace:
 		w.log.Error("jobs ignored cancellation; releasing their messages anyway", "grace", w.cancelGrace)
 	}
 
@@ -462,16 +463,4 @@ func toMessage(m types.Message, receivedAt time.Time) Message {
 		msg.Attributes[name] = *v.StringValue
 	}
 	return msg
-}
-
-// sleep waits for d or until ctx is cancelled; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
