@@ -18,6 +18,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/tierq/tierq/internal/awserr"
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/internal/testenv"
@@ -819,8 +820,8 @@ func TestPreflightOnKumo(t *testing.T) {
 		missing := emulator.Name(t, "missing")
 		e := newEnv(t, envOpts{cfg: func(c *pipeline.Config) { c.ResultsBucket = missing }})
 		err := e.p.Preflight(context.Background())
-		if err == nil || !strings.Contains(err.Error(), "results bucket "+missing+" does not exist") {
-			t.Errorf("Preflight = %v, want it to say the results bucket does not exist", err)
+		if awserr.Code(err) != "NoSuchBucket" || !strings.Contains(err.Error(), missing) {
+			t.Errorf("Preflight = %v, want S3's NoSuchBucket, naming bucket %s", err, missing)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,12 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/tierq/tierq/internal/bedrocksim"
 	"github.com/tierq/tierq/internal/testenv"
 	"github.com/tierq/tierq/jobv1"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
+	"github.com/tierq/tierq/worker"
 )
 
 // Model IDs of the spillover test: the default premium tier's model, and a
@@ -143,7 +146,9 @@ func TestNoSpilloverWithTheDefaultTiers(t *testing.T) {
 	}, cfg: func(c *pipeline.Config) { c.Retry.MaxSnooze = 50 * time.Millisecond }})
 	e.process(jobBody(t, jobv1.Job{JobID: "warm-up", Task: "summarize", Text: "Use up the one request."}))
 	err := e.p.Process(context.Background(), message(jobBody(t, jobv1.Job{JobID: "j", Task: "summarize", Text: "Throttled."})))
-	if err == nil || !strings.Contains(err.Error(), "still throttled") || !strings.Contains(err.Error(), economyModel) {
+	var thr *types.ThrottlingException
+	var rel *worker.Released
+	if !errors.Is(err, pipeline.ErrRetriesExhausted) || !errors.As(err, &thr) || !errors.As(err, &rel) {
 		t.Fatalf("Process = %v, want a release: throttled on %s with nowhere to spill", err, economyModel)
 	}
 	if strings.Contains(e.logs.String(), "spilling over") || bytes.Contains(e.rawResult("warm-up"), []byte("spillover")) {
