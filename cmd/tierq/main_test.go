@@ -24,7 +24,7 @@ func TestSimHelpDocumentsEveryFlag(t *testing.T) {
 		t.Fatalf("exit code %d, want 0", code)
 	}
 	for _, flag := range []string{"addr", "config", "minute", "latency-scale", "seed", "fault-internal",
-		"fault-unavailable", "fault-timeout", "fault-not-ready", "spike-fraction", "spike", "print-config"} {
+		"fault-unavailable", "fault-timeout", "fault-not-ready", "spike-fraction", "spike", "print-config", "tls-cert", "tls-key"} {
 		if !strings.Contains(errOut.String(), "-"+flag+" ") && !strings.Contains(errOut.String(), "-"+flag+"\n") {
 			t.Errorf("help does not document --%s:\n%s", flag, errOut.String())
 		}

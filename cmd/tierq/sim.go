@@ -33,6 +33,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Float64Var(&f.SpikeFraction, "spike-fraction", 0, "fraction of successful calls slowed by --spike")
 	fs.DurationVar(&f.Spike, "spike", 0, "extra latency of a spiked call, before --latency-scale")
 	printConfig := fs.Bool("print-config", false, "print the effective configuration as YAML and exit")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate file: serve HTTPS, HTTP/1.1 and HTTP/2 chosen by ALPN (with --tls-key)")
+	tlsKey := fs.String("tls-key", "", "PEM private key file of --tls-cert")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: tierq sim [flags]
 
@@ -40,7 +42,10 @@ Serves a simulated Amazon Bedrock Runtime on --addr for the real AWS SDK clients
   POST /model/{modelId}/converse, /model/{modelId}/count-tokens,
   POST /guardrail/{id}/version/{version}/apply,
   GET /_sim/stats, POST /_sim/quota, /_sim/faults, /_sim/reset (admin).
-Point clients at it with AWS_ENDPOINT_URL_BEDROCK_RUNTIME=http://ADDR.
+Point clients at it with AWS_ENDPOINT_URL_BEDROCK_RUNTIME=http://ADDR. It speaks
+HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on the same port, as AWS SDKs
+that default to HTTP/2 (Node's v3 clients) need; with --tls-cert and --tls-key
+it serves HTTPS instead, HTTP/2 or HTTP/1.1 by ALPN.
 Fault flags apply to every model and replace the config file's faults.
 
 flags:
@@ -52,6 +57,9 @@ flags:
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
 	}
 
 	var data []byte
@@ -98,11 +106,29 @@ flags:
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("bedrock simulator listening", "addr", ln.Addr().String(), "models", len(cfg.Models),
+	// HTTP/1.1 and HTTP/2 on one port: cleartext HTTP/2 with prior
+	// knowledge (h2c) without TLS, HTTP/2 by ALPN with it. Node's AWS SDK v3
+	// clients speak HTTP/2 and fail every call against an HTTP/1.1-only
+	// server.
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second, Protocols: new(http.Protocols)}
+	srv.Protocols.SetHTTP1(true)
+	scheme := "http"
+	if *tlsCert != "" {
+		srv.Protocols.SetHTTP2(true)
+		scheme = "https"
+	} else {
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	log.Info("bedrock simulator listening", "addr", ln.Addr().String(), "scheme", scheme, "models", len(cfg.Models),
 		"guardrails", len(cfg.Guardrails), "minute", cfg.Minute.String(), "latency_scale", cfg.LatencyScale)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if *tlsCert != "" {
+			errc <- srv.ServeTLS(ln, *tlsCert, *tlsKey)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
