@@ -19,7 +19,11 @@
 // (tiering.Config.Provisioned). AWS does not publish tokens per minute per
 // model unit, so sizing never guesses one: a missing figure or price is
 // named in the report, and fewer than 30 days of data give no commitment
-// recommendation.
+// recommendation; a term whose break-even needs its units more than 100%
+// busy is marked as unable to pay and never recommended. Input that is not
+// usage (a file without job lines, a line over the 1 MiB EMF limit, a job
+// line or result read twice, records outside --start/--end) is left out
+// with a warning in the report, never silently and never by aborting.
 //
 // It is not for: buying or calling provisioned throughput, forecasting
 // growth, or billing. Its costs are model tokens (guardrail charges are

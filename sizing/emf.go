@@ -1,11 +1,12 @@
 package sizing
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +27,9 @@ type EMFSource struct {
 	Paths []string
 	// Tiers prices the tokens. Required.
 	Tiers *tiering.Config
+	// Start and End, when not zero, keep only job lines timestamped in
+	// [Start, End); the lines left out are counted in a warning.
+	Start, End time.Time
 }
 
 // maxEMFLine bounds one line; EMF documents are at most 1 MB.
@@ -54,9 +58,13 @@ type emfRecord struct {
 
 // Series reads every file. Only job lines count: EMF lines of other
 // metrics (the limiter's, say, which share the ModelId dimension but carry
-// no JobId) are ignored. A line that is not EMF at all is skipped and
-// counted in a warning, because files exported from CloudWatch Logs may
-// hold other log lines; a file with no job line is an error.
+// no JobId) are ignored. A line that is not EMF at all, or is longer than
+// an EMF document may be, is skipped and counted in a warning, because
+// files exported from CloudWatch Logs may hold other log lines. A file with
+// no job line is skipped with a warning, so one stray file in a glob does
+// not cost the report; only when no file has a job line is it an error.
+// A job line seen twice (same JobId and Timestamp, as when two overlapping
+// exports are concatenated) counts once.
 func (s *EMFSource) Series(ctx context.Context) (*Data, error) {
 	if s.Tiers == nil {
 		return nil, errors.New("emf source: no tiers configuration to price tokens with")
@@ -65,17 +73,20 @@ func (s *EMFSource) Series(ctx context.Context) (*Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := newBuilder()
-	var skipped []string
-	nskipped := 0
+	rd := &emfRead{src: s, b: newBuilder(), seen: map[jobKey]struct{}{}, win: window{s.Start, s.End}}
+	var skipped, empty, warnings []string
+	nskipped, used := 0, 0
 	for _, f := range files {
-		n, skips, err := s.readFile(ctx, f, b)
+		n, skips, long, err := rd.readFile(ctx, f)
 		if err != nil {
 			return nil, err
 		}
+		warnings = append(warnings, long...)
 		if n == 0 {
-			return nil, fmt.Errorf("read EMF file %s: no tierq EMF job lines in it%s", f, firstSkip(skips))
+			empty = append(empty, f+firstSkip(skips))
+			warnings = append(warnings, fmt.Sprintf("file %s has no job lines; skipped", f))
 		}
+		used += n
 		nskipped += len(skips)
 		for _, sk := range skips {
 			if len(skipped) < maxSkipExamples {
@@ -83,15 +94,41 @@ func (s *EMFSource) Series(ctx context.Context) (*Data, error) {
 			}
 		}
 	}
+	if used == 0 && rd.outside == 0 && rd.dups == 0 {
+		return nil, fmt.Errorf("read EMF: no tierq EMF job lines in any file: %s", strings.Join(empty, ", "))
+	}
 	d := &Data{
 		Source: "emf", Inputs: files,
 		CostBasis: "on-demand model cost priced from EMF token counts with the tiers file's prices (Prices.Cost); guardrail charges are not included, " +
 			"and an escalated job's tokens are all priced at the model it finished on (--results has the exact cost). Recorded cost is the workers' own CostUSD.",
 	}
+	d.Warnings = append(d.Warnings, warnings...)
 	if nskipped > 0 {
 		d.Warnings = append(d.Warnings, fmt.Sprintf("%d line%s skipped as not tierq EMF job lines, e.g. %s", nskipped, plural(nskipped), strings.Join(skipped, "; ")))
 	}
-	return b.build(d, time.Time{}, time.Time{}), nil
+	if rd.dups > 0 {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%d duplicate job line%s (same JobId and Timestamp) dropped: each job is counted once", rd.dups, plural(rd.dups)))
+	}
+	d.Warnings = append(d.Warnings, rd.win.warning(rd.outside, "job line")...)
+	return rd.b.build(d, time.Time{}, time.Time{}), nil
+}
+
+// jobKey identifies a job line: the same job written at the same instant
+// is the same line, even when two exports overlap.
+type jobKey struct {
+	id string
+	ms int64
+}
+
+// emfRead is one Series call's state across files: the builder, the job
+// lines already seen and what was left out.
+type emfRead struct {
+	src     *EMFSource
+	b       *builder
+	seen    map[jobKey]struct{}
+	win     window
+	dups    int
+	outside int
 }
 
 func firstSkip(skips []string) string {
@@ -101,42 +138,50 @@ func firstSkip(skips []string) string {
 	return " (" + skips[0] + ")"
 }
 
-// readFile adds one file's job lines to b and returns how many it used and
-// why it skipped lines that are not EMF.
-func (s *EMFSource) readFile(ctx context.Context, name string, b *builder) (used int, skips []string, err error) {
+// readFile adds one file's job lines and returns how many it used, why it
+// skipped lines that are not EMF, and a warning per over-long line.
+func (rd *emfRead) readFile(ctx context.Context, name string) (used int, skips, long []string, err error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return 0, nil, fmt.Errorf("read EMF file: %w", err)
+		return 0, nil, nil, fmt.Errorf("read EMF file: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), maxEMFLine)
+	lr := newLineReader(f, maxEMFLine)
 	line := 0
-	for sc.Scan() {
-		line++
-		if line%4096 == 0 && ctx.Err() != nil {
-			return 0, nil, fmt.Errorf("read EMF file %s: %w", name, context.Cause(ctx))
+	for {
+		text, tooLong, err := lr.next()
+		if err == io.EOF {
+			break
 		}
-		text := sc.Bytes()
-		if len(strings.TrimSpace(string(text))) == 0 {
+		line++
+		if err != nil {
+			return 0, nil, nil, fmt.Errorf("read EMF file %s at line %d: %w", name, line, err)
+		}
+		if line%4096 == 0 && ctx.Err() != nil {
+			return 0, nil, nil, fmt.Errorf("read EMF file %s: %w", name, context.Cause(ctx))
+		}
+		if tooLong {
+			long = append(long, fmt.Sprintf("%s:%d: line longer than %d bytes (the EMF limit); skipped", name, line, maxEMFLine))
 			continue
 		}
-		switch used1, reason := s.addLine(text, b); {
+		if len(bytes.TrimSpace(text)) == 0 {
+			continue
+		}
+		switch used1, reason := rd.addLine(text); {
 		case reason != "":
 			skips = append(skips, fmt.Sprintf("%s:%d: %s", name, line, reason))
 		case used1:
 			used++
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return 0, nil, fmt.Errorf("read EMF file %s after line %d: %w", name, line, err)
-	}
-	return used, skips, nil
+	return used, skips, long, nil
 }
 
 // addLine adds a job line. It reports whether the line was one, and why it
-// was skipped if it is not EMF or is a broken job line.
-func (s *EMFSource) addLine(text []byte, b *builder) (isJob bool, skip string) {
+// was skipped if it is not EMF or is a broken job line. A job line outside
+// the window or seen before is a job line that adds nothing.
+func (rd *emfRead) addLine(text []byte) (isJob bool, skip string) {
+	s, b := rd.src, rd.b
 	var r emfRecord
 	if err := json.Unmarshal(text, &r); err != nil {
 		return false, "not a JSON object"
@@ -152,6 +197,16 @@ func (s *EMFSource) addLine(text []byte, b *builder) (isJob bool, skip string) {
 		return false, "negative InputTokens, OutputTokens or Throttles"
 	}
 	t := time.UnixMilli(*r.AWS.Timestamp).UTC()
+	if !rd.win.contains(t) {
+		rd.outside++
+		return true, ""
+	}
+	k := jobKey{*r.JobID, *r.AWS.Timestamp}
+	if _, dup := rd.seen[k]; dup {
+		rd.dups++
+		return true, ""
+	}
+	rd.seen[k] = struct{}{}
 	j := job{
 		Time: t, Tier: r.Tier, Tenant: r.Tenant, ModelID: r.ModelID,
 		InputTokens: int64(r.InputTokens), OutputTokens: int64(r.OutputTokens), RecordedCostUSD: r.CostUSD, Priced: true,

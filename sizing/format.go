@@ -75,6 +75,9 @@ func fmtUSD(v float64) string {
 func fmtPct(v float64) string { return fmtDec(v*100, 1) + "%" }
 
 // formatDays says how long a window is in the unit a person would use.
+// Days never round up across a whole day: the 30-day rule compares the
+// exact figure, and 29.96 days must not print as "30 days" beside "fewer
+// than 30", so it prints as 29.9.
 func formatDays(days float64) string {
 	switch minutes := days * 1440; {
 	case minutes < 120:
@@ -83,6 +86,10 @@ func formatDays(days float64) string {
 	case days < 2:
 		return fmtDec(days*24, 1) + " hours"
 	default:
-		return fmtDec(days, 1) + " days"
+		shown := math.Round(days*10) / 10
+		if math.Floor(shown) > math.Floor(days) {
+			shown = math.Floor(days*10) / 10
+		}
+		return fmtDec(shown, 1) + " days"
 	}
 }

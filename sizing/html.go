@@ -24,10 +24,11 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return *p
 	},
-	"termText": termText,
-	"hour":     func(h int) string { return fmt.Sprintf("%02d:00", h) },
-	"float":    func(n int) float64 { return float64(n) },
-	"float64":  func(n int64) float64 { return float64(n) },
+	"termText":  termText,
+	"cannotPay": func() string { return cannotPayText },
+	"hour":      func(h int) string { return fmt.Sprintf("%02d:00", h) },
+	"float":     func(n int) float64 { return float64(n) },
+	"float64":   func(n int64) float64 { return float64(n) },
 	"add": func(vs ...float64) float64 {
 		var s float64
 		for _, v := range vs {

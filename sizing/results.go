@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,12 +48,17 @@ type S3Results struct {
 	Prefix string
 	// Concurrency of GetObject calls. Default DefaultResultsConcurrency.
 	Concurrency int
+	// Start and End, when not zero, keep only results finished in
+	// [Start, End); those left out are counted in a warning.
+	Start, End time.Time
 }
 
 // DirResults reads result objects v1 saved as *.json files in a folder, as
 // the demo writes them.
 type DirResults struct {
 	Dir string
+	// Start and End filter as S3Results' do.
+	Start, End time.Time
 }
 
 // Series lists the prefix and reads every .json object under it.
@@ -64,7 +70,7 @@ func (s *S3Results) Series(ctx context.Context) (*Data, error) {
 	if limit <= 0 {
 		limit = DefaultResultsConcurrency
 	}
-	rb := newResultsBuilder()
+	rb := newResultsBuilder(window{s.Start, s.End})
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(limit)
 	p := s3.NewListObjectsV2Paginator(s.Client, &s3.ListObjectsV2Input{Bucket: aws.String(s.Bucket), Prefix: aws.String(s.Prefix)})
@@ -123,7 +129,7 @@ func (s *DirResults) Series(ctx context.Context) (*Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read results folder: %w", err)
 	}
-	rb := newResultsBuilder()
+	rb := newResultsBuilder(window{s.Start, s.End})
 	n := 0
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
@@ -154,9 +160,18 @@ type resultsBuilder struct {
 	used    int
 	skipped []string
 	nskip   int
+	empty   []string
+	win     window
+	outside int
+	// seen drops a result read twice (the same job_id and finished_at, as
+	// when two copies of a folder are read together).
+	seen map[jobKey]struct{}
+	dups int
 }
 
-func newResultsBuilder() *resultsBuilder { return &resultsBuilder{b: newBuilder()} }
+func newResultsBuilder(w window) *resultsBuilder {
+	return &resultsBuilder{b: newBuilder(), win: w, seen: map[jobKey]struct{}{}}
+}
 
 // add decodes one result; one that is not a v1 result is skipped and
 // counted, so a stray object does not cost the whole report.
@@ -164,6 +179,12 @@ func (rb *resultsBuilder) add(name string, body []byte) {
 	r, reason := decodeResult(body)
 	rb.mu.Lock()
 	defer rb.mu.Unlock()
+	if len(bytes.TrimSpace(body)) == 0 {
+		// An empty object (a failed copy, a placeholder) is not a broken
+		// result: say so plainly and go on with the others.
+		rb.empty = append(rb.empty, name)
+		return
+	}
 	if reason != "" {
 		rb.nskip++
 		if len(rb.skipped) < maxSkipExamples {
@@ -171,6 +192,16 @@ func (rb *resultsBuilder) add(name string, body []byte) {
 		}
 		return
 	}
+	if !rb.win.contains(r.Timings.FinishedAt) {
+		rb.outside++
+		return
+	}
+	k := jobKey{r.JobID, r.Timings.FinishedAt.UnixMilli()}
+	if _, dup := rb.seen[k]; dup {
+		rb.dups++
+		return
+	}
+	rb.seen[k] = struct{}{}
 	rb.used++
 	c := r.Cost
 	j := job{
@@ -214,10 +245,18 @@ func decodeResult(body []byte) (jobv1.Result, string) {
 
 func (rb *resultsBuilder) data(input string) *Data {
 	d := &Data{Source: "results", Inputs: []string{input}, CostBasis: resultsCostBasis}
+	slices.Sort(rb.empty) // S3 reads finish in any order
+	for _, name := range rb.empty {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("file %s is empty, no result in it; skipped", name))
+	}
 	if rb.nskip > 0 {
 		d.Warnings = append(d.Warnings, fmt.Sprintf("%d object%s skipped as not result v1, e.g. %s",
 			rb.nskip, plural(rb.nskip), strings.Join(rb.skipped, "; ")))
 	}
+	if rb.dups > 0 {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%d duplicate result%s (same job_id and finished_at) dropped: each job is counted once", rb.dups, plural(rb.dups)))
+	}
+	d.Warnings = append(d.Warnings, rb.win.warning(rb.outside, "result")...)
 	if rb.used == 0 {
 		d.Warnings = append(d.Warnings, "no readable result objects")
 	}

@@ -211,7 +211,15 @@ type TermCost struct {
 	// are absent when there is no on-demand cost to compare with.
 	BreakEvenTrafficShare *float64 `json:"break_even_traffic_share,omitempty"`
 	BreakEvenUtilisation  *float64 `json:"break_even_utilisation,omitempty"`
+	// CannotPay is true when BreakEvenUtilisation is above 100%: the units
+	// would have to serve more than they can, so the term cannot pay at
+	// this traffic and is never recommended.
+	CannotPay bool `json:"cannot_pay,omitempty"`
 }
+
+// cannotPayText is how every format says a term's break-even utilisation
+// is above 100%.
+const cannotPayText = "cannot pay at this traffic"
 
 // Recommendation is the plain answer for a model, with its arithmetic.
 type Recommendation struct {
@@ -404,13 +412,25 @@ func size(m *ModelReport, c Config, hours float64) (*Sizing, Recommendation) {
 			tc.SavingsUSD = od.PerMonthUSD - tc.MonthlyUSD
 			share, atUtil := BreakEven(tc.MonthlyUSD, od.PerMonthUSD, sz.Utilisation)
 			tc.BreakEvenTrafficShare, tc.BreakEvenUtilisation = &share, &atUtil
+			tc.CannotPay = atUtil > 1
 			line += fmt.Sprintf("; break-even at %s of today's traffic (%s ÷ %s), %s utilisation",
 				fmtPct(share), fmtUSD(tc.MonthlyUSD), fmtUSD(od.PerMonthUSD), fmtPct(atUtil))
+			if tc.CannotPay {
+				line += fmt.Sprintf(": %s, the %d unit%s would have to be more than 100%% busy", cannotPayText, sz.Units, plural(sz.Units))
+			}
 		}
 		arith = append(arith, line)
 		sz.Terms = append(sz.Terms, tc)
 		if cheapest == nil || tc.MonthlyUSD < cheapest.MonthlyUSD {
 			cheapest = &sz.Terms[len(sz.Terms)-1]
+		}
+	}
+	// Only a term that can pay is ever recommended: a break-even above
+	// 100% utilisation needs more traffic than the units can carry.
+	var payable *TermCost
+	for i := range sz.Terms {
+		if tc := &sz.Terms[i]; tc.Priced && !tc.CannotPay && (payable == nil || tc.MonthlyUSD < payable.MonthlyUSD) {
+			payable = tc
 		}
 	}
 
@@ -427,11 +447,11 @@ func size(m *ModelReport, c Config, hours float64) (*Sizing, Recommendation) {
 		rec.Verdict = VerdictInsufficientData
 		rec.Summary = fmt.Sprintf("No commitment recommendation: only %s of data, fewer than %d. Collect at least %d days (the P95 must cover monthly cycles) and run sizing again; the figures are indicative only.",
 			formatDays(days), MinDays, MinDays)
-	case cheapest.MonthlyUSD < od.PerMonthUSD:
-		rec.Verdict, rec.Term = VerdictProvisioned, cheapest.Term
+	case payable != nil && payable.MonthlyUSD < od.PerMonthUSD:
+		rec.Verdict, rec.Term = VerdictProvisioned, payable.Term
 		rec.Summary = fmt.Sprintf("Buy %d unit%s of provisioned throughput, %s: %s a month against %s on-demand saves %s (%s).",
-			sz.Units, plural(sz.Units), termText(cheapest.Term), fmtUSD(cheapest.MonthlyUSD), fmtUSD(od.PerMonthUSD),
-			fmtUSD(cheapest.SavingsUSD), fmtPct(cheapest.SavingsUSD/od.PerMonthUSD))
+			sz.Units, plural(sz.Units), termText(payable.Term), fmtUSD(payable.MonthlyUSD), fmtUSD(od.PerMonthUSD),
+			fmtUSD(payable.SavingsUSD), fmtPct(payable.SavingsUSD/od.PerMonthUSD))
 		if m.ThrottlesKnown && m.ThrottledMinutes == 0 {
 			// A buy advice must carry the guard rail in its headline.
 			rec.Summary += " No minute was throttled, so this is a cost saving only: on-demand already meets demand."
@@ -445,6 +465,11 @@ func size(m *ModelReport, c Config, hours float64) (*Sizing, Recommendation) {
 		rec.Summary = fmt.Sprintf("Stay on on-demand: the cheapest priced term (%s) costs %s a month for %d unit%s against %s on-demand; it pays off only at %s of today's traffic.",
 			termText(cheapest.Term), fmtUSD(cheapest.MonthlyUSD), sz.Units, plural(sz.Units), fmtUSD(od.PerMonthUSD),
 			fmtPct(*cheapest.BreakEvenTrafficShare))
+		if cheapest.CannotPay {
+			rec.Summary = fmt.Sprintf("Stay on on-demand: the cheapest priced term (%s) costs %s a month for %d unit%s against %s on-demand and %s: it breaks even only at %s utilisation, more than the units can serve.",
+				termText(cheapest.Term), fmtUSD(cheapest.MonthlyUSD), sz.Units, plural(sz.Units), fmtUSD(od.PerMonthUSD),
+				cannotPayText, fmtPct(*cheapest.BreakEvenUtilisation))
+		}
 	}
 	if cheapest != nil && len(missing) > 0 { // with no term priced, the summary says it
 		m.Notes = append(m.Notes, fmt.Sprintf("not priced: %s; supply provisioned[%q].hourly_price_per_unit.%s to compare them",

@@ -97,7 +97,7 @@ func TestEMFSourceSkipsAndErrors(t *testing.T) {
 	// not counted as skipped.
 	limiter := `{"_aws":{"Timestamp":1795567466292,"CloudWatchMetrics":[{"Namespace":"tierq","Dimensions":[["ModelId"]],"Metrics":[{"Name":"InFlight","Unit":"Count"}]}]},"ModelId":"` + nova + `","InFlight":0}`
 	mixed := write("mixed.emf", "starting worker\n"+good+"\n\n{\"ModelId\":\"x\"}\n"+`{"_aws":{"Timestamp":1},"JobId":"z","ModelId":""}`+"\n"+limiter+"\n")
-	write("b.emf", good+"\n")
+	write("b.emf", strings.Replace(good, `"JobId":"a"`, `"JobId":"b"`, 1)+"\n") // another job: the same line twice is a duplicate
 	onlyNoise := write("noise.log", "hello\nworld\n")
 
 	d, err := (&sizing.EMFSource{Paths: []string{mixed}, Tiers: tiering.Default()}).Series(t.Context())
@@ -128,7 +128,7 @@ func TestEMFSourceSkipsAndErrors(t *testing.T) {
 		"no files":       {sizing.EMFSource{Tiers: tiering.Default()}, "no files given"},
 		"glob no match":  {sizing.EMFSource{Paths: []string{filepath.Join(dir, "*.none")}, Tiers: tiering.Default()}, "matches no files"},
 		"missing file":   {sizing.EMFSource{Paths: []string{filepath.Join(dir, "absent.emf")}, Tiers: tiering.Default()}, "no such file"},
-		"no EMF in file": {sizing.EMFSource{Paths: []string{onlyNoise}, Tiers: tiering.Default()}, "no tierq EMF job lines in it (" + onlyNoise + ":1: not a JSON object)"},
+		"no EMF in file": {sizing.EMFSource{Paths: []string{onlyNoise}, Tiers: tiering.Default()}, "no tierq EMF job lines in any file: " + onlyNoise + " (" + onlyNoise + ":1: not a JSON object)"},
 		"no tiers":       {sizing.EMFSource{Paths: []string{mixed}}, "no tiers configuration"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -118,6 +118,9 @@ func (r *Report) writeModel(e *errWriter, m ModelReport) {
 			share, util := "-", "-"
 			if t.BreakEvenTrafficShare != nil {
 				share, util = fmtPct(*t.BreakEvenTrafficShare), fmtPct(*t.BreakEvenUtilisation)
+				if t.CannotPay {
+					util += " (" + cannotPayText + ")"
+				}
 			}
 			saves := "-"
 			if m.OnDemand.Priced {

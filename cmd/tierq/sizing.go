@@ -47,8 +47,8 @@ func runSizing(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	results := fs.String("results", "", "result objects v1: `s3://bucket/prefix`, or a folder of *.json result files (such as demo-out/results)")
 	useCW := fs.Bool("cloudwatch", false, "read CloudWatch AWS/Bedrock metrics per ModelId (InputTokenCount, OutputTokenCount, Invocations, InvocationThrottles, EstimatedTPMQuotaUsage)")
 	region := fs.String("region", "", "`REGION` for --cloudwatch and s3:// --results (default: AWS_REGION or the shared config)")
-	start := fs.String("start", "", "--cloudwatch window start, `WHEN`: RFC 3339 (2026-10-01T00:00:00Z), a date (2026-10-01, UTC), or a duration before --end (30d, 12h); default 31d")
-	end := fs.String("end", "", "--cloudwatch window end, exclusive, `WHEN` in the same forms as --start (default now)")
+	start := fs.String("start", "", "window start, `WHEN`: RFC 3339 (2026-10-01T00:00:00Z), a date (2026-10-01, UTC), or a duration before --end (30d, 12h); for --emf and --results it keeps only jobs at or after it (default: all), for --cloudwatch the default is 31d")
+	end := fs.String("end", "", "window end, exclusive, `WHEN` in the same forms as --start; for --emf and --results it keeps only jobs before it (default: all), for --cloudwatch the default is now")
 	var modelIDs listFlag
 	fs.Var(&modelIDs, "model-ids", "--cloudwatch ModelId values, `ID,...` (default: the tiers' model IDs)")
 	tiersFile := fs.String("tiers", os.Getenv("TIERQ_TIERS_FILE"), "tier configuration YAML `FILE` with prices and provisioned: figures (env TIERQ_TIERS_FILE; default: the built-in tiers, which have no provisioned figures)")
@@ -70,8 +70,11 @@ less than on-demand. Give exactly one usage source:
   --emf          tierq's EMF lines (the worker's stdout, or the demo's
                  demo-out/metrics.emf); tokens are priced with the tiers file
   --results      result objects; their recorded cost is used (no throttles)
-  --cloudwatch   AWS/Bedrock metrics, with --region, --start, --end and
-                 --model-ids; tokens are priced with the tiers file
+  --cloudwatch   AWS/Bedrock metrics, with --region and --model-ids;
+                 tokens are priced with the tiers file
+--start and --end apply to every source: with --emf and --results they keep
+only the jobs timestamped in [start, end) (EMF _aws.Timestamp, result
+timings.finished_at) and the report says how many were left out.
 
 The sizing rule: take 30 days or more, the P95 of tokens per minute (every
 minute counts, quiet ones as zero), add --headroom, divide by the tokens per
@@ -121,8 +124,8 @@ flags:
 	if sources != 1 {
 		errs = append(errs, errors.New("give exactly one of --emf, --results or --cloudwatch"))
 	}
-	if !*useCW && (*start != "" || *end != "" || len(modelIDs) > 0) {
-		errs = append(errs, errors.New("--start, --end and --model-ids apply only to --cloudwatch"))
+	if !*useCW && len(modelIDs) > 0 {
+		errs = append(errs, errors.New("--model-ids applies only to --cloudwatch"))
 	}
 	tierTable, tenantTable, err := parseTables(*tables)
 	errs = append(errs, err)
@@ -130,8 +133,10 @@ flags:
 	var from, to time.Time
 	if *useCW {
 		from, to, err = parseWindow(*start, *end, now)
-		errs = append(errs, err)
+	} else {
+		from, to, err = parseFilter(*start, *end, now)
 	}
+	errs = append(errs, err)
 	tiers, err := app.LoadTiers(*tiersFile)
 	errs = append(errs, err)
 	cfg := sizing.DefaultConfig(tiers)
@@ -147,9 +152,9 @@ flags:
 	var src sizing.Source
 	switch {
 	case len(emf) > 0:
-		src = &sizing.EMFSource{Paths: emf, Tiers: tiers}
+		src = &sizing.EMFSource{Paths: emf, Tiers: tiers, Start: from, End: to}
 	case *results != "" && !strings.HasPrefix(*results, "s3://"):
-		src = &sizing.DirResults{Dir: *results}
+		src = &sizing.DirResults{Dir: *results, Start: from, End: to}
 	case *results != "":
 		bucket, prefix, _ := strings.Cut(strings.TrimPrefix(*results, "s3://"), "/")
 		if bucket == "" {
@@ -159,7 +164,7 @@ flags:
 		if err != nil {
 			return err
 		}
-		src = &sizing.S3Results{Bucket: bucket, Prefix: prefix, Client: s3.NewFromConfig(cfgAWS, func(o *s3.Options) {
+		src = &sizing.S3Results{Bucket: bucket, Prefix: prefix, Start: from, End: to, Client: s3.NewFromConfig(cfgAWS, func(o *s3.Options) {
 			o.UsePathStyle = *s3PathStyle
 		})}
 	default:
@@ -255,6 +260,31 @@ func parseWindow(start, end string, now time.Time) (from, to time.Time, err erro
 		return time.Time{}, time.Time{}, fmt.Errorf("--start: %w", err)
 	}
 	if !to.After(from) {
+		return time.Time{}, time.Time{}, fmt.Errorf("--end %s is not after --start %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
+	}
+	return from, to, nil
+}
+
+// parseFilter reads --start and --end for the file sources, where each is
+// optional and a missing bound is open (zero): unlike CloudWatch, a file
+// holds its own window. A duration --start counts back from --end, or from
+// now without one.
+func parseFilter(start, end string, now time.Time) (from, to time.Time, err error) {
+	if end != "" {
+		if to, err = parseWhen(end, now); err != nil {
+			return time.Time{}, time.Time{}, fmt.Errorf("--end: %w", err)
+		}
+	}
+	if start != "" {
+		ref := now
+		if !to.IsZero() {
+			ref = to
+		}
+		if from, err = parseWhen(start, ref); err != nil {
+			return time.Time{}, time.Time{}, fmt.Errorf("--start: %w", err)
+		}
+	}
+	if !from.IsZero() && !to.IsZero() && !to.After(from) {
 		return time.Time{}, time.Time{}, fmt.Errorf("--end %s is not after --start %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
 	return from, to, nil

@@ -32,7 +32,7 @@ func TestSizingHelpDocumentsEveryFlag(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"AWS DOES NOT PUBLISH TOKENS PER MINUTE PER MODEL UNIT", "provisioned:", "TIERQ_TIERS_FILE",
-		"(default 0.2)", "Fewer than 30 days", "730 h"} {
+		"(default 0.2)", "Fewer than 30 days", "730 h", "--start and --end apply to every source"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("help lacks %q", want)
 		}
@@ -51,14 +51,15 @@ func TestSizingRejectsBadUsageBeforeAWS(t *testing.T) {
 		"no source":   {[]string{"sizing"}, []string{"give exactly one of --emf, --results or --cloudwatch"}},
 		"two sources": {[]string{"sizing", "--emf", "x", "--results", "d"}, []string{"exactly one"}},
 		"every problem at once": {
-			[]string{"sizing", "--emf", "x", "--start", "30d", "--tables", "tenants", "--headroom", "-1", "--tiers", "/nonexistent.yaml"},
-			[]string{"apply only to --cloudwatch", `--tables "tenants"`, "read tiers file"},
+			[]string{"sizing", "--emf", "x", "--model-ids", "m", "--start", "soon", "--tables", "tenants", "--headroom", "-1", "--tiers", "/nonexistent.yaml"},
+			[]string{"--model-ids applies only to --cloudwatch", `--start: "soon"`, `--tables "tenants"`, "read tiers file"},
 		},
-		"bad headroom":     {[]string{"sizing", "--emf", "x", "--headroom", "11"}, []string{"headroom: must be between 0 and 10"}},
-		"bad window":       {[]string{"sizing", "--cloudwatch", "--start", "yesterday"}, []string{`--start: "yesterday": want RFC 3339`}},
-		"window backwards": {[]string{"sizing", "--cloudwatch", "--start", "2026-10-02", "--end", "2026-10-01"}, []string{"is not after --start"}},
-		"bad s3 url":       {[]string{"sizing", "--results", "s3:///prefix"}, []string{"want s3://bucket/prefix"}},
-		"stray args":       {[]string{"sizing", "metrics.emf"}, []string{"give EMF files with --emf"}},
+		"bad headroom":         {[]string{"sizing", "--emf", "x", "--headroom", "11"}, []string{"headroom: must be between 0 and 10"}},
+		"bad window":           {[]string{"sizing", "--cloudwatch", "--start", "yesterday"}, []string{`--start: "yesterday": want RFC 3339`}},
+		"window backwards":     {[]string{"sizing", "--cloudwatch", "--start", "2026-10-02", "--end", "2026-10-01"}, []string{"is not after --start"}},
+		"emf window backwards": {[]string{"sizing", "--emf", "x", "--start", "2026-10-02", "--end", "2026-10-01"}, []string{"is not after --start"}},
+		"bad s3 url":           {[]string{"sizing", "--results", "s3:///prefix"}, []string{"want s3://bucket/prefix"}},
+		"stray args":           {[]string{"sizing", "metrics.emf"}, []string{"give EMF files with --emf"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -148,6 +149,51 @@ func TestSizingEMFWritesEveryFormat(t *testing.T) {
 	out.Reset()
 	if code := run(context.Background(), []string{"sizing", "--emf", emf, "--json", "-"}, &out, &errOut); code != 0 || !json.Valid(out.Bytes()) {
 		t.Errorf("--json -: exit %d, stdout valid JSON %v", code, json.Valid(out.Bytes()))
+	}
+}
+
+// --start and --end filter the file sources' jobs by timestamp.
+func TestSizingEMFStartEnd(t *testing.T) {
+	t.Setenv("TIERQ_TIERS_FILE", "")
+	emf := filepath.Join(t.TempDir(), "metrics.emf")
+	if err := os.WriteFile(emf, []byte(emfLines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The lines are at 12:00:01.25 and 12:00:11.25 on 2026-11-24.
+	for name, tc := range map[string]struct {
+		args     []string
+		wantJobs int
+		warning  string
+	}{
+		"no window":  {nil, 2, ""},
+		"start":      {[]string{"--start", "2026-11-24T12:00:05Z"}, 1, "1 job line outside --start 2026-11-24T12:00:05Z / --end open left out"},
+		"end":        {[]string{"--end", "2026-11-24T12:00:05Z"}, 1, "1 job line outside --start open / --end 2026-11-24T12:00:05Z left out"},
+		"both, none": {[]string{"--start", "2026-11-25", "--end", "2026-11-26"}, 0, "2 job lines outside --start 2026-11-25T00:00:00Z / --end 2026-11-26T00:00:00Z left out"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{"sizing", "--emf", emf, "--json", "-"}, tc.args...)
+			if code := run(context.Background(), args, &out, &errOut); code != 0 {
+				t.Fatalf("exit %d; stderr:\n%s", code, errOut.String())
+			}
+			var rep struct {
+				Tenants  []struct{ Jobs int }
+				Warnings []string
+			}
+			if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+				t.Fatal(err)
+			}
+			jobs := 0
+			for _, r := range rep.Tenants {
+				jobs += r.Jobs
+			}
+			if jobs != tc.wantJobs {
+				t.Errorf("%d jobs, want %d", jobs, tc.wantJobs)
+			}
+			if tc.warning != "" && !strings.Contains(strings.Join(rep.Warnings, "\n"), tc.warning) {
+				t.Errorf("warnings %q lack %q", rep.Warnings, tc.warning)
+			}
+		})
 	}
 }
 
