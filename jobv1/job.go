@@ -92,6 +92,10 @@ type Job struct {
 	Schema json.RawMessage `json:"schema,omitempty"`
 	// Metadata is echoed into the result; "tenant" is used for cost reports.
 	Metadata map[string]string `json:"metadata,omitempty"`
+
+	// compiled is Schema as ParseJob compiled it to check it, kept for
+	// OutputSchema so that a job's schema compiles once.
+	compiled *jsonschema.Schema
 }
 
 // Tenant is the job's metadata tenant, or "".
@@ -236,7 +240,7 @@ func checkJob(sc *scanResult, jobID string) (Job, error) {
 			ps.add(p.field, p.msg)
 		}
 	}
-	checkBeyondSchema(j, &ps)
+	checkBeyondSchema(&j, &ps)
 	if err := ps.err(); err != nil {
 		if ps.has("metadata") {
 			j.Metadata = nil // a result echoes metadata; not invalid metadata
@@ -346,7 +350,7 @@ func jobRule(e *jsonschema.ValidationError) (problem, bool) {
 // checkBeyondSchema enforces the rules JobSchema can only describe: byte
 // limits and an extract schema that compiles. A field the schema already
 // refused is not judged again.
-func checkBeyondSchema(j Job, ps *problems) {
+func checkBeyondSchema(j *Job, ps *problems) {
 	if !ps.has("instructions") && len(j.Instructions) > MaxInstructionsBytes {
 		ps.add("instructions", fmt.Sprintf(`"instructions" is %d bytes, more than %d`, len(j.Instructions), MaxInstructionsBytes))
 	}
@@ -373,8 +377,10 @@ func checkBeyondSchema(j Job, ps *problems) {
 		}
 		if schemaBytes > MaxSchemaBytes {
 			ps.add("schema", fmt.Sprintf(`"schema" is %d bytes compacted, more than %d`, schemaBytes, MaxSchemaBytes))
-		} else if _, msg := compileOutputSchema(j.Schema); msg != "" {
+		} else if compiled, msg := compileOutputSchema(j.Schema); msg != "" {
 			ps.add("schema", msg)
+		} else {
+			j.compiled = compiled
 		}
 	}
 	for _, f := range []string{"instructions", "labels", "fields", "schema"} {

@@ -69,14 +69,17 @@ func (noLoader) Load(string) (any, error) { return nil, errNoLoading }
 // .invalid domain never resolves, and nothing is loaded anyway.
 const outputSchemaURL = "https://tierq.invalid/job/schema.json"
 
-// OutputSchema compiles the job's extract schema, to validate the model's
-// answer with ValidateAgainst; nil, nil when the job has none. It compiles
-// on every call. A job that passed ParseJob always compiles: ParseJob
-// checked exactly this. The error wraps ErrInvalidJob and says, in the
-// job's terms, why the schema does not compile.
+// OutputSchema is the job's compiled extract schema, to validate the
+// model's answer with ValidateAgainst; nil, nil when the job has none.
+// ParseJob compiled it already and it is returned as such; a job built in
+// Go is compiled on every call. The error wraps ErrInvalidJob and says, in
+// the job's terms, why the schema does not compile.
 func (j Job) OutputSchema() (*jsonschema.Schema, error) {
 	if len(j.Schema) == 0 {
 		return nil, nil
+	}
+	if j.compiled != nil {
+		return j.compiled, nil
 	}
 	s, msg := compileOutputSchema(j.Schema)
 	if msg != "" {

@@ -27,6 +27,8 @@ func TestConfigValidate(t *testing.T) {
 		{"negative retries", func(c *Config) { c.Retry.MaxAttempts = -1; c.Retry.Base = -time.Second },
 			[]string{"retry max attempts", "must not be negative"}},
 		{"cap below base", func(c *Config) { c.Retry.Base, c.Retry.Cap = time.Second, time.Millisecond }, []string{"below retry base"}},
+		{"claim lease under a second", func(c *Config) { c.ClaimLease = 500 * time.Millisecond }, []string{"claim lease 500ms: must be between 1s and 12h0m0s"}},
+		{"claim lease beyond SQS", func(c *Config) { c.ClaimLease = 13 * time.Hour }, []string{"claim lease 13h0m0s"}},
 		{"spillover within the snooze budget", func(c *Config) { c.Tiers.Tiers[2].FallbackModelID = "global.m" }, nil},
 		{"spillover after the snooze budget", func(c *Config) {
 			c.Tiers.Tiers[2].FallbackModelID, c.Tiers.Tiers[2].SpilloverAfter = "global.m", 5*time.Minute

@@ -100,20 +100,15 @@ func (s *fakeStore) claimPut(ctx context.Context, in *s3.PutObjectInput) (*s3.Pu
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.claimPuts++
-	k := objKey(in.Bucket, in.Key)
-	if err := s.condition(k, in); err != nil {
-		return nil, err
-	}
-	b, err := io.ReadAll(in.Body)
+	etag, err := s.write(in)
 	if err != nil {
 		return nil, err
 	}
-	s.store(k, b)
 	if s.lostClaimPuts > 0 {
 		s.lostClaimPuts--
-		return nil, sdkErr(412, &smithy.GenericAPIError{Code: "PreconditionFailed", Message: "At least one of the pre-conditions you specified did not hold"})
+		return nil, errPrecondition
 	}
-	return &s3.PutObjectOutput{ETag: aws.String(s.etags[k])}, nil
+	return &s3.PutObjectOutput{ETag: aws.String(etag)}, nil
 }
 
 func newFakeStore() *fakeStore {
@@ -221,20 +216,33 @@ func (s *fakeStore) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...f
 	if s.putErr != nil {
 		return nil, s.putErr
 	}
-	k := objKey(in.Bucket, in.Key)
-	if err := s.condition(k, in); err != nil {
-		return nil, err
-	}
-	b, err := io.ReadAll(in.Body)
+	etag, err := s.write(in)
 	if err != nil {
 		return nil, err
 	}
-	s.store(k, b)
 	if s.lostPuts > 0 {
 		s.lostPuts--
 		return nil, fmt.Errorf("read response: %w", io.ErrUnexpectedEOF)
 	}
-	return &s3.PutObjectOutput{ETag: aws.String(s.etags[k])}, nil
+	return &s3.PutObjectOutput{ETag: aws.String(etag)}, nil
+}
+
+// errPrecondition is S3's 412 to a conditional write that does not hold.
+var errPrecondition = sdkErr(412, &smithy.GenericAPIError{Code: "PreconditionFailed", Message: "At least one of the pre-conditions you specified did not hold"})
+
+// write stores a PutObject under S3's conditional-write rules and returns
+// the new ETag; s.mu is held.
+func (s *fakeStore) write(in *s3.PutObjectInput) (string, error) {
+	k := objKey(in.Bucket, in.Key)
+	if err := s.condition(k, in); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(in.Body)
+	if err != nil {
+		return "", err
+	}
+	s.store(k, b)
+	return s.etags[k], nil
 }
 
 // condition applies S3's conditional-write rules to a PutObject; s.mu is
@@ -244,14 +252,13 @@ func (s *fakeStore) condition(k string, in *s3.PutObjectInput) error {
 	if _, ok := s.objects[k]; ok {
 		exists = true
 	}
-	failed := sdkErr(412, &smithy.GenericAPIError{Code: "PreconditionFailed", Message: "At least one of the pre-conditions you specified did not hold"})
 	switch {
 	case aws.ToString(in.IfNoneMatch) == "*" && exists:
-		return failed
+		return errPrecondition
 	case in.IfMatch != nil && !exists:
 		return sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchKey", Message: "The specified key does not exist."})
 	case in.IfMatch != nil && aws.ToString(in.IfMatch) != cur:
-		return failed
+		return errPrecondition
 	}
 	return nil
 }

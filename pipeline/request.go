@@ -86,7 +86,7 @@ func buildRequest(job jobv1.Job, tier tiering.Tier, doc string) request {
 		MaxTokens:   aws.Int32(int32(mt)),
 		Temperature: aws.Float32(float32(tier.Temperature)),
 	}
-	est := tiering.EstimateTokens(system) + tiering.PromptTokens(job, doc)
+	est := tiering.EstimateTokens(system) + tiering.PartsTokens(parts)
 	return request{in: in, maxTokens: mt, reserve: est + mt}
 }
 

@@ -75,13 +75,19 @@ func (s *EMFSource) Series(ctx context.Context) (*Data, error) {
 	}
 	rd := &emfRead{src: s, b: newBuilder(), seen: map[jobKey]struct{}{}, win: window{s.Start, s.End}}
 	var skipped, empty, warnings []string
-	nskipped, used := 0, 0
+	nskipped, nlong, used := 0, 0, 0
 	for _, f := range files {
 		n, skips, long, err := rd.readFile(ctx, f)
 		if err != nil {
 			return nil, err
 		}
-		warnings = append(warnings, long...)
+		for _, l := range long {
+			// Quoted up to maxSkipExamples, then counted: a file of long
+			// lines must not make a warning each.
+			if nlong++; nlong <= maxSkipExamples {
+				warnings = append(warnings, l)
+			}
+		}
 		if n == 0 {
 			empty = append(empty, f+firstSkip(skips))
 			warnings = append(warnings, fmt.Sprintf("file %s has no job lines; skipped", f))
@@ -103,6 +109,9 @@ func (s *EMFSource) Series(ctx context.Context) (*Data, error) {
 			"and an escalated job's tokens are all priced at the model it finished on (--results has the exact cost). Recorded cost is the workers' own CostUSD.",
 	}
 	d.Warnings = append(d.Warnings, warnings...)
+	if nlong > maxSkipExamples {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%d more line%s longer than %d bytes (the EMF limit) skipped", nlong-maxSkipExamples, plural(nlong-maxSkipExamples), maxEMFLine))
+	}
 	if nskipped > 0 {
 		d.Warnings = append(d.Warnings, fmt.Sprintf("%d line%s skipped as not tierq EMF job lines, e.g. %s", nskipped, plural(nskipped), strings.Join(skipped, "; ")))
 	}
@@ -110,6 +119,9 @@ func (s *EMFSource) Series(ctx context.Context) (*Data, error) {
 		d.Warnings = append(d.Warnings, fmt.Sprintf("%d duplicate job line%s (same JobId and Timestamp) dropped: each job is counted once", rd.dups, plural(rd.dups)))
 	}
 	d.Warnings = append(d.Warnings, rd.win.warning(rd.outside, "job line")...)
+	if err := rd.b.checkSpan(); err != nil {
+		return nil, fmt.Errorf("read EMF: %w", err)
+	}
 	return rd.b.build(d, time.Time{}, time.Time{}), nil
 }
 

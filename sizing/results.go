@@ -107,6 +107,9 @@ func (s *S3Results) Series(ctx context.Context) (*Data, error) {
 	if listed == 0 {
 		return nil, fmt.Errorf("no result objects (*.json) under s3://%s/%s", s.Bucket, s.Prefix)
 	}
+	if err := rb.b.checkSpan(); err != nil {
+		return nil, fmt.Errorf("read results: %w", err)
+	}
 	return rb.data("s3://" + s.Bucket + "/" + s.Prefix), nil
 }
 
@@ -139,7 +142,7 @@ func (s *DirResults) Series(ctx context.Context) (*Data, error) {
 			return nil, fmt.Errorf("read results folder %s: %w", s.Dir, context.Cause(ctx))
 		}
 		name := filepath.Join(s.Dir, e.Name())
-		body, err := os.ReadFile(name)
+		body, err := readCapped(name, maxResultBytes)
 		if err != nil {
 			return nil, fmt.Errorf("read result: %w", err)
 		}
@@ -148,6 +151,9 @@ func (s *DirResults) Series(ctx context.Context) (*Data, error) {
 	}
 	if n == 0 {
 		return nil, fmt.Errorf("no result files (*.json) in %s", s.Dir)
+	}
+	if err := rb.b.checkSpan(); err != nil {
+		return nil, fmt.Errorf("read results: %w", err)
 	}
 	return rb.data(s.Dir), nil
 }
@@ -261,4 +267,15 @@ func (rb *resultsBuilder) data(input string) *Data {
 		d.Warnings = append(d.Warnings, "no readable result objects")
 	}
 	return rb.b.build(d, time.Time{}, time.Time{})
+}
+
+// readCapped reads at most limit+1 bytes of a file, as the S3 source reads
+// an object: a huge file is judged by its first bytes, never held whole.
+func readCapped(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit+1))
 }

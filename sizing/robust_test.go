@@ -284,3 +284,20 @@ func TestBreakEvenAboveFullUtilisation(t *testing.T) {
 		})
 	}
 }
+
+// One stray timestamp (1970, or decades ahead) must not make the series a
+// minute per minute of the years between: the span is refused, with the way
+// out, and --start/--end keep the real window.
+func TestStrayTimestampSpanIsRefused(t *testing.T) {
+	t.Parallel()
+	dir := writeFiles(t, map[string]string{"a.emf": emfJob("real", 1795567466292) + "\n" + emfJob("stray", 1000) + "\n"})
+	src := &sizing.EMFSource{Paths: []string{filepath.Join(dir, "*.emf")}, Tiers: tiering.Default()}
+	if _, err := src.Series(t.Context()); err == nil || !contains(err.Error(), "--start and --end") {
+		t.Fatalf("Series() = %v, want the span refused, naming --start and --end", err)
+	}
+	src.Start = time.UnixMilli(1795567466292).Add(-time.Hour)
+	d, err := src.Series(t.Context())
+	if err != nil || jobCount(d) != 1 {
+		t.Errorf("with --start: %v, %d jobs; want the real job only", err, jobCount(d))
+	}
+}

@@ -129,9 +129,12 @@ func (d *tableDetector) add(line string) bool {
 // without the tier's system prompt (added per tier). The worker, its limiter
 // and submit --dry-run count with it, so a 6-token document with a 700 KB
 // schema is not mistaken for a small job.
-func PromptTokens(job jobv1.Job, doc string) int {
+func PromptTokens(job jobv1.Job, doc string) int { return PartsTokens(job.PromptParts(doc)) }
+
+// PartsTokens is PromptTokens for parts already made by PromptParts.
+func PartsTokens(parts []string) int {
 	n := EstimateTokens(jobv1.UserIntro)
-	for _, p := range job.PromptParts(doc) {
+	for _, p := range parts {
 		n += EstimateTokens(p)
 	}
 	return n

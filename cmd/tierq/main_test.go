@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -39,23 +38,8 @@ func TestUnknownCommand(t *testing.T) {
 }
 
 func TestSimServesAndStops(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan int)
-	go func() {
-		done <- run(ctx, []string{"sim", "--addr", "127.0.0.1:0", "--minute", "6s"}, io.Discard, pw)
-		pw.Close()
-	}()
-	sc := bufio.NewScanner(pr)
-	if !sc.Scan() {
-		t.Fatal("simulator printed nothing")
-	}
-	var line struct{ Msg, Addr string }
-	if err := json.Unmarshal(sc.Bytes(), &line); err != nil || line.Addr == "" {
-		t.Fatalf("first log line %q: want JSON with addr (%v)", sc.Text(), err)
-	}
-	go io.Copy(io.Discard, pr)
-	resp, err := http.Get("http://" + line.Addr + "/_sim/stats")
+	addr, stop := serveSim(t, "--minute", "6s")
+	resp, err := http.Get("http://" + addr + "/_sim/stats")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,14 +49,8 @@ func TestSimServesAndStops(t *testing.T) {
 	if st.Minute != "6s" {
 		t.Errorf("stats minute = %q, want 6s from --minute", st.Minute)
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit code %d after cancel, want 0", code)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("simulator did not stop")
+	if code := stop(); code != 0 {
+		t.Errorf("exit code %d after cancel, want 0", code)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,9 +28,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 )
 
-// serveSim runs tierq sim with args on a free port until the test ends and
-// returns its address.
-func serveSim(t *testing.T, args ...string) string {
+// serveSim runs tierq sim with args on a free port and returns its address
+// and a stop function that cancels it and returns its exit code (-1 if it
+// did not stop); the test's cleanup stops it too.
+func serveSim(t *testing.T, args ...string) (addr string, stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -38,14 +40,20 @@ func serveSim(t *testing.T, args ...string) string {
 		done <- run(ctx, append([]string{"sim", "--addr", "127.0.0.1:0", "--latency-scale", "0"}, args...), io.Discard, pw)
 		pw.Close()
 	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("simulator did not stop")
-		}
-	})
+	var once sync.Once
+	code := -1
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(15 * time.Second):
+				t.Error("simulator did not stop")
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
 	sc := bufio.NewScanner(pr)
 	if !sc.Scan() {
 		t.Fatal("simulator printed nothing")
@@ -55,7 +63,7 @@ func serveSim(t *testing.T, args ...string) string {
 		t.Fatalf("first log line %q: want JSON with addr (%v)", sc.Text(), err)
 	}
 	go io.Copy(io.Discard, pr)
-	return line.Addr
+	return line.Addr, stop
 }
 
 // http2Only is a client that speaks only HTTP/2: cleartext with prior
@@ -96,7 +104,7 @@ func converseWith(t *testing.T, endpoint string, c *http.Client) {
 // The simulator speaks cleartext HTTP/2 with prior knowledge and HTTP/1.1 on
 // one port: an HTTP/2-only client (as Node's AWS SDK v3 is) gets answers.
 func TestSimSpeaksHTTP2Cleartext(t *testing.T) {
-	addr := serveSim(t)
+	addr, _ := serveSim(t)
 	for name, c := range map[string]*http.Client{"HTTP/2": http2Only(nil), "HTTP/1.1": http.DefaultClient} {
 		resp, err := c.Get("http://" + addr + "/_sim/stats")
 		if err != nil {
@@ -114,7 +122,7 @@ func TestSimSpeaksHTTP2Cleartext(t *testing.T) {
 // ALPN.
 func TestSimServesHTTPSWithALPN(t *testing.T) {
 	certFile, keyFile, roots := selfSigned(t)
-	addr := serveSim(t, "--tls-cert", certFile, "--tls-key", keyFile)
+	addr, _ := serveSim(t, "--tls-cert", certFile, "--tls-key", keyFile)
 	resp, err := http2Only(roots).Get("https://" + addr + "/_sim/stats")
 	if err != nil {
 		t.Fatal(err)

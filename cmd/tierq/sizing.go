@@ -247,17 +247,14 @@ func parseTables(v string) (tier, tenant bool, err error) {
 // or, for --start, a duration before the end (30d, 12h); --end may also be
 // a duration before now.
 func parseWindow(start, end string, now time.Time) (from, to time.Time, err error) {
-	to = now
-	if end != "" {
-		if to, err = parseWhen(end, now); err != nil {
-			return time.Time{}, time.Time{}, fmt.Errorf("--end: %w", err)
-		}
-	}
 	if start == "" {
 		start = defaultSizingStart
 	}
-	if from, err = parseWhen(start, to); err != nil {
-		return time.Time{}, time.Time{}, fmt.Errorf("--start: %w", err)
+	if from, to, err = parseFilter(start, end, now); err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	if to.IsZero() {
+		to = now
 	}
 	if !to.After(from) {
 		return time.Time{}, time.Time{}, fmt.Errorf("--end %s is not after --start %s", to.Format(time.RFC3339), from.Format(time.RFC3339))

@@ -27,13 +27,6 @@ func HTTPStatus(err error) int {
 	return 0
 }
 
-// IsAPIError reports whether err is an answer from an AWS service, as
-// opposed to no answer at all.
-func IsAPIError(err error) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae)
-}
-
 // credentialCodes are AWS's answers to requests it could not authenticate.
 // They come back as 4xx, like a bad request, but nothing is wrong with the
 // request's content: the caller's credentials or clock are, and those
@@ -69,9 +62,6 @@ var throttleCodes = []string{
 func Throttled(err error) bool {
 	return slices.Contains(throttleCodes, Code(err)) || HTTPStatus(err) == http.StatusTooManyRequests
 }
-
-// ServerFault reports a 5xx answer: the service's trouble, worth another try.
-func ServerFault(err error) bool { return HTTPStatus(err) >= 500 }
 
 // ClientFault reports an error the service blames on the request (a batch
 // over its size limit, a malformed parameter): the same request cannot

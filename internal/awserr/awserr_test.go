@@ -32,35 +32,33 @@ func TestChecks(t *testing.T) {
 	checks := map[string]func(error) bool{
 		"credential":   func(err error) bool { _, ok := awserr.Credential(err); return ok },
 		"throttled":    awserr.Throttled,
-		"server":       awserr.ServerFault,
 		"client":       awserr.ClientFault,
 		"missingQueue": awserr.MissingQueue,
 		"denied":       awserr.AccessDenied,
 		"notFound":     awserr.NotFound,
 		"precondition": awserr.PreconditionFailed,
 		"conflict":     awserr.ConditionalConflict,
-		"api":          awserr.IsAPIError,
 	}
 	tests := []struct {
 		name string
 		err  error
 		want []string // the checks that hold; every other must not
 	}{
-		{"expired token", apiErr(403, "ExpiredTokenException", smithy.FaultClient), []string{"credential", "client", "denied", "api"}},
-		{"S3 clock skew", apiErr(403, "RequestTimeTooSkewed", smithy.FaultClient), []string{"credential", "client", "denied", "api"}},
-		{"Bedrock throttling", apiErr(429, "ThrottlingException", smithy.FaultClient), []string{"throttled", "api"}},
-		{"S3 slow down", apiErr(503, "SlowDown", smithy.FaultServer), []string{"throttled", "server", "api"}},
+		{"expired token", apiErr(403, "ExpiredTokenException", smithy.FaultClient), []string{"credential", "client", "denied"}},
+		{"S3 clock skew", apiErr(403, "RequestTimeTooSkewed", smithy.FaultClient), []string{"credential", "client", "denied"}},
+		{"Bedrock throttling", apiErr(429, "ThrottlingException", smithy.FaultClient), []string{"throttled"}},
+		{"S3 slow down", apiErr(503, "SlowDown", smithy.FaultServer), []string{"throttled"}},
 		{"bare 429", apiErr(429, "", smithy.FaultUnknown), []string{"throttled"}},
-		{"5xx", apiErr(500, "InternalError", smithy.FaultServer), []string{"server", "api"}},
-		{"missing queue", apiErr(400, "AWS.SimpleQueueService.NonExistentQueue", smithy.FaultClient), []string{"missingQueue", "client", "api"}},
-		{"kumo's missing queue", apiErr(400, "QueueDoesNotExist", smithy.FaultClient), []string{"missingQueue", "client", "api"}},
-		{"batch too long", apiErr(400, "AWS.SimpleQueueService.BatchRequestTooLong", smithy.FaultClient), []string{"client", "api"}},
-		{"S3 access denied", apiErr(403, "AccessDenied", smithy.FaultClient), []string{"client", "denied", "api"}},
+		{"5xx", apiErr(500, "InternalError", smithy.FaultServer), nil},
+		{"missing queue", apiErr(400, "AWS.SimpleQueueService.NonExistentQueue", smithy.FaultClient), []string{"missingQueue", "client"}},
+		{"kumo's missing queue", apiErr(400, "QueueDoesNotExist", smithy.FaultClient), []string{"missingQueue", "client"}},
+		{"batch too long", apiErr(400, "AWS.SimpleQueueService.BatchRequestTooLong", smithy.FaultClient), []string{"client"}},
+		{"S3 access denied", apiErr(403, "AccessDenied", smithy.FaultClient), []string{"client", "denied"}},
 		{"HEAD 403 without a body", apiErr(403, "", smithy.FaultUnknown), []string{"denied"}},
-		{"no such key", apiErr(404, "NoSuchKey", smithy.FaultClient), []string{"notFound", "client", "api"}},
+		{"no such key", apiErr(404, "NoSuchKey", smithy.FaultClient), []string{"notFound", "client"}},
 		{"HEAD 404 without a body", apiErr(404, "", smithy.FaultUnknown), []string{"notFound"}},
-		{"condition failed", apiErr(412, "PreconditionFailed", smithy.FaultClient), []string{"precondition", "client", "api"}},
-		{"conditional conflict", apiErr(409, "ConditionalRequestConflict", smithy.FaultClient), []string{"conflict", "client", "api"}},
+		{"condition failed", apiErr(412, "PreconditionFailed", smithy.FaultClient), []string{"precondition", "client"}},
+		{"conditional conflict", apiErr(409, "ConditionalRequestConflict", smithy.FaultClient), []string{"conflict", "client"}},
 		{"network", fmt.Errorf("send: %w", errors.New("connection reset by peer")), nil},
 		{"canceled", context.Canceled, nil},
 	}
