@@ -125,12 +125,7 @@ type Escalation struct {
 
 // Defaults for the settings that have one.
 const (
-	DefaultEconomyMaxTokens         = 2000
-	DefaultStandardMaxTokens        = 20000
-	DefaultClassifyEconomyMaxTokens = 8000
-	DefaultDenseDigitsShare         = 0.20
-	DefaultNonASCIIShare            = 0.30
-	DefaultMaxSteps                 = 1
+	DefaultMaxSteps = 1
 	// DefaultSpilloverAfter is Tier.SpilloverAfter for a tier with a
 	// fallback model: long enough that a burst of throttles is waited out on
 	// the tier's own model (the limiter adapts within seconds), short enough

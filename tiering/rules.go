@@ -24,6 +24,15 @@ type Rules struct {
 	NonASCIIShare float64 `yaml:"non_ascii_share"`
 }
 
+// Defaults of the classification thresholds.
+const (
+	DefaultEconomyMaxTokens         = 2000
+	DefaultStandardMaxTokens        = 20000
+	DefaultClassifyEconomyMaxTokens = 8000
+	DefaultDenseDigitsShare         = 0.20
+	DefaultNonASCIIShare            = 0.30
+)
+
 // applyDefaults fills the thresholds left at zero.
 func (r *Rules) applyDefaults() {
 	if r.EconomyMaxTokens == 0 {
