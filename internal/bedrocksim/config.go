@@ -55,13 +55,111 @@ type Model struct {
 	// Disabled makes every call fail with AccessDeniedException, as a model
 	// whose access has not been granted in the account does.
 	Disabled bool `yaml:"disabled"`
-	// CacheMinTokens is the smallest prefix a cachePoint caches (Claude: 1,024).
-	// 0 disables prompt caching for the model.
+	// CacheMinTokens is the smallest prefix a cachePoint caches: 1,024 for
+	// Claude Sonnet 4/4.5 and 3.7, 4,096 for Haiku 4.5 and Opus 4.5. A shorter
+	// prefix is silently not cached, as on Bedrock. 0 disables prompt caching
+	// for the model (cache points are still validated).
 	CacheMinTokens int `yaml:"cache_min_tokens"`
+	// CacheTTLs are the cachePoint ttl values the model accepts, of "5m" and
+	// "1h"; any other is a ValidationException. Default ["5m"]. The 1-hour TTL
+	// exists for Claude Sonnet 4.5, Haiku 4.5 and Opus 4.5. TTLs count in
+	// simulated minutes (Config.Minute), like the quota window.
+	CacheTTLs []string `yaml:"cache_ttls"`
+	// StructuredOutputs says the model honours outputConfig.textFormat
+	// (json_schema): the answer is then a JSON document valid against the
+	// request's schema. Without it such a request is a ValidationException.
+	// Default false; Claude Sonnet 4.5 and Haiku 4.5 have it.
+	StructuredOutputs bool `yaml:"structured_outputs"`
+	// ServiceTiers are the tiers besides "default" (Standard) the model
+	// accepts in Converse's serviceTier: any of flex, priority and reserved.
+	// Default none. Which models take which tier differs by provider and
+	// account, so a user enables them here for the account being simulated.
+	ServiceTiers []string `yaml:"service_tiers"`
+	// Flex tunes the flex tier: slower, and the first throttled near the quota.
+	Flex FlexTier `yaml:"flex"`
+	// Priority tunes the priority tier: faster, full quota.
+	Priority PriorityTier `yaml:"priority"`
+	// ReservedTPM is the reserved tier's capacity in tokens per window
+	// (input + maxTokens reserved, settled as the quota is). A reserved call
+	// that fits is served from it without touching RPM and TPM; one that does
+	// not overflows to the default tier and is answered as "default", as
+	// Bedrock does. 0: no separate capacity, reserved calls share the quota.
+	ReservedTPM int `yaml:"reserved_tpm"`
 	// Latency is the model's speed before LatencyScale.
 	Latency Latency `yaml:"latency"`
 	// Faults are injected errors and latency spikes.
 	Faults Faults `yaml:"faults"`
+}
+
+// FlexTier tunes the flex service tier. Bedrock shares a model's on-demand
+// quota across tiers and serves flex at lower priority, so near the quota flex
+// is what gets throttled first.
+type FlexTier struct {
+	// LatencyFactor multiplies a flex call's latency. 0 means the default, 2.
+	LatencyFactor float64 `yaml:"latency_factor"`
+	// QuotaShare is the fraction of the window's RPM and TPM flex calls may
+	// take: a flex call that would push the window's use above QuotaShare ×
+	// quota is throttled, while default and priority calls still get the
+	// whole quota. Within (0,1]; 0 means the default, 0.8.
+	QuotaShare float64 `yaml:"quota_share"`
+}
+
+// PriorityTier tunes the priority service tier ("up to 25% better output
+// tokens per second"): same quota, faster answers.
+type PriorityTier struct {
+	// LatencyFactor multiplies a priority call's latency. 0 means the default, 0.8.
+	LatencyFactor float64 `yaml:"latency_factor"`
+}
+
+// Defaults of the tier settings, applied where a field is 0.
+const (
+	defaultFlexLatencyFactor     = 2
+	defaultFlexQuotaShare        = 0.8
+	defaultPriorityLatencyFactor = 0.8
+)
+
+func (f FlexTier) latencyFactor() float64 {
+	return orDefault(f.LatencyFactor, defaultFlexLatencyFactor)
+}
+func (f FlexTier) quotaShare() float64 { return orDefault(f.QuotaShare, defaultFlexQuotaShare) }
+func (p PriorityTier) latencyFactor() float64 {
+	return orDefault(p.LatencyFactor, defaultPriorityLatencyFactor)
+}
+
+func orDefault(v, def float64) float64 {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Service tiers, as Converse's serviceTier.type spells them.
+const (
+	TierDefault  = "default"
+	TierFlex     = "flex"
+	TierPriority = "priority"
+	TierReserved = "reserved"
+)
+
+var serviceTiers = []string{TierDefault, TierFlex, TierPriority, TierReserved}
+
+// accepts reports whether the model takes a service tier; default always.
+func (m Model) accepts(tier string) bool {
+	return tier == TierDefault || slices.Contains(m.ServiceTiers, tier)
+}
+
+// Cache TTLs, as cachePoint.ttl spells them.
+const (
+	TTL5m = "5m"
+	TTL1h = "1h"
+)
+
+// cacheTTLs returns the model's allowed cachePoint TTLs, defaulted.
+func (m Model) cacheTTLs() []string {
+	if len(m.CacheTTLs) == 0 {
+		return []string{TTL5m}
+	}
+	return m.CacheTTLs
 }
 
 // Latency is time to first token plus time per output token, each multiplied by
@@ -128,6 +226,18 @@ type Topic struct {
 // illustrative figure otherwise; output limits and context windows are the
 // models' published ones. Latencies are illustrative. Every figure can be
 // overridden by a config file: your account's quotas are in Service Quotas.
+//
+// Prompt caching: minimum prefix 1,024 tokens for Sonnet 4/4.5 and 3.7, 4,096
+// for Haiku 4.5; the 1-hour TTL and structured outputs for Sonnet 4.5 and
+// Haiku 4.5 only (Bedrock, 2026-01 and 2026-02). Nova caches implicitly, which
+// the simulator does not model (cache_min_tokens 0).
+//
+// Service tiers: flex and priority launched for Nova Pro (and Premier, not
+// built in), so Nova Pro takes them. Whether Nova Micro or Claude models take
+// them is not settled (the rollout "varies by provider"), so they are off here:
+// a user enables them in the sim config for their account, with
+// service_tiers: [flex, priority]. Reserved is sold through the account team
+// and is off everywhere.
 func builtinModels() map[string]Model {
 	nova := func(ctx, rpm, tpm int, first, per time.Duration) Model {
 		return Model{ContextWindow: ctx, MaxOutputTokens: 5000, RPM: rpm, TPM: tpm, OutputBurndown: 1,
@@ -137,18 +247,28 @@ func builtinModels() map[string]Model {
 		return Model{ContextWindow: ctx, MaxOutputTokens: maxOut, RPM: rpm, TPM: tpm, OutputBurndown: burndown,
 			CacheMinTokens: 1024, Latency: Latency{FirstToken: first, PerOutputToken: per, Jitter: 0.2}}
 	}
+	// claude45 adds what the 4.5 generation has: the 1-hour cache TTL and
+	// structured outputs, with its own minimum cacheable prefix.
+	claude45 := func(m Model, cacheMin int) Model {
+		m.CacheMinTokens = cacheMin
+		m.CacheTTLs = []string{TTL5m, TTL1h}
+		m.StructuredOutputs = true
+		return m
+	}
+	novaPro := nova(300_000, 200, 800_000, 450*time.Millisecond, 8*time.Millisecond)
+	novaPro.ServiceTiers = []string{TierFlex, TierPriority}
 	return map[string]Model{
 		"us.amazon.nova-micro-v1:0": nova(128_000, 2_000, 4_000_000, 250*time.Millisecond, 3*time.Millisecond),
 		"us.amazon.nova-lite-v1:0":  nova(300_000, 2_000, 4_000_000, 300*time.Millisecond, 4*time.Millisecond),
-		"us.amazon.nova-pro-v1:0":   nova(300_000, 200, 800_000, 450*time.Millisecond, 8*time.Millisecond),
+		"us.amazon.nova-pro-v1:0":   novaPro,
 		"us.anthropic.claude-3-7-sonnet-20250219-v1:0": claude(200_000, 8_192, 250, 1_000_000, 1,
 			700*time.Millisecond, 15*time.Millisecond),
-		"us.anthropic.claude-haiku-4-5-20251001-v1:0": claude(200_000, 64_000, 1_000, 5_000_000, 5,
-			400*time.Millisecond, 6*time.Millisecond),
+		"us.anthropic.claude-haiku-4-5-20251001-v1:0": claude45(claude(200_000, 64_000, 1_000, 5_000_000, 5,
+			400*time.Millisecond, 6*time.Millisecond), 4096),
 		"us.anthropic.claude-sonnet-4-20250514-v1:0": claude(200_000, 64_000, 200, 200_000, 5,
 			800*time.Millisecond, 14*time.Millisecond),
-		"us.anthropic.claude-sonnet-4-5-20250929-v1:0": claude(200_000, 64_000, 200, 200_000, 5,
-			800*time.Millisecond, 14*time.Millisecond),
+		"us.anthropic.claude-sonnet-4-5-20250929-v1:0": claude45(claude(200_000, 64_000, 200, 200_000, 5,
+			800*time.Millisecond, 14*time.Millisecond), 1024),
 	}
 }
 
@@ -300,6 +420,23 @@ func (c Config) Validate() error {
 		if m.CacheMinTokens < 0 {
 			bad("%s.cache_min_tokens: must be 0 or more", p)
 		}
+		checkList(bad, p+".cache_ttls", m.CacheTTLs, []string{TTL5m, TTL1h})
+		checkList(bad, p+".service_tiers", m.ServiceTiers, serviceTiers)
+		if f := m.Flex.LatencyFactor; f < 0 {
+			bad("%s.flex.latency_factor: must be positive (0 for the default %g), got %g", p, float64(defaultFlexLatencyFactor), f)
+		}
+		if q := m.Flex.QuotaShare; q < 0 || q > 1 {
+			bad("%s.flex.quota_share: must be within (0,1] (0 for the default %g), got %g", p, defaultFlexQuotaShare, q)
+		}
+		if f := m.Priority.LatencyFactor; f < 0 {
+			bad("%s.priority.latency_factor: must be positive (0 for the default %g), got %g", p, defaultPriorityLatencyFactor, f)
+		}
+		if m.ReservedTPM < 0 {
+			bad("%s.reserved_tpm: must be 0 (no separate capacity) or more, got %d", p, m.ReservedTPM)
+		}
+		if m.ReservedTPM > 0 && !slices.Contains(m.ServiceTiers, TierReserved) {
+			bad("%s.reserved_tpm: set, but reserved is not in service_tiers", p)
+		}
 		if m.Latency.FirstToken < 0 || m.Latency.PerOutputToken < 0 || m.Latency.Jitter < 0 || m.Latency.Jitter > 1 {
 			bad("%s.latency: durations must be 0 or more and jitter within [0,1]", p)
 		}
@@ -327,6 +464,20 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkList reports values of list that are not among known, and repeats.
+func checkList(bad func(string, ...any), path string, list, known []string) {
+	seen := map[string]bool{}
+	for i, v := range list {
+		if !slices.Contains(known, v) {
+			bad("%s[%d]: %q is not one of %s", path, i, v, strings.Join(known, ", "))
+		}
+		if seen[v] {
+			bad("%s[%d]: %q is listed twice", path, i, v)
+		}
+		seen[v] = true
+	}
 }
 
 func (f Faults) validate(path string) error {

@@ -9,10 +9,25 @@
 //   - request validation and error encoding the SDK turns into typed errors
 //     (ThrottlingException, ValidationException, ...), with Bedrock's status codes;
 //   - per-model RPM and TPM quotas with Bedrock's accounting: reserve
-//     input + maxTokens when a call starts, settle to input + output × burndown
-//     when it ends, in a window whose length is configurable;
+//     input + maxTokens when a call starts, settle to input + cache writes +
+//     output × burndown when it ends, in a window whose length is configurable;
 //   - latency that grows with output length (time to first token plus time per
 //     output token, with jitter), scalable to zero;
+//   - service tiers (Converse's serviceTier: default, flex, priority,
+//     reserved) where a model's config lists them (service_tiers): the tier
+//     that served the call is echoed; flex is slower (flex.latency_factor,
+//     default 2) and throttled first, above flex.quota_share (default 0.8)
+//     of the shared quota; priority is faster (priority.latency_factor, 0.8);
+//     reserved is served from reserved_tpm and overflows to default. A tier
+//     the model does not take, or put in inferenceConfig or
+//     additionalModelRequestFields, is a ValidationException;
+//   - prompt caching as Bedrock does it: up to four cachePoints with a 5m or
+//     1h ttl (cache_ttls), TTLs non-increasing from system to messages,
+//     nothing cached below cache_min_tokens, entries that expire after their
+//     TTL in simulated minutes and are refreshed by a read, and usage with
+//     cacheRead/cacheWrite tokens outside inputTokens and cacheDetails by TTL;
+//   - structured outputs (outputConfig.textFormat json_schema) on models with
+//     structured_outputs: the answer is a JSON instance built from the schema;
 //   - deterministic, task-shaped output (a summary is shorter than the document,
 //     a classification is one label, an extraction is a JSON object);
 //   - guardrails: PII (anonymize or block), denied topics, a prompt-attack filter,

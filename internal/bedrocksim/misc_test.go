@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -160,6 +161,15 @@ func TestLoadConfig(t *testing.T) {
 		t.Errorf("minute %s, latency scale %g, %d guardrails; want 6s, 0.1, 2", cfg.Minute, cfg.LatencyScale, len(cfg.Guardrails))
 	}
 
+	pro := cfg.Models["us.amazon.nova-pro-v1:0"]
+	if len(pro.ServiceTiers) != 3 || pro.Flex.QuotaShare != 0.5 || pro.Flex.LatencyFactor != 3 ||
+		pro.Priority.LatencyFactor != 0.75 || pro.ReservedTPM != 100_000 || pro.RPM != 200 {
+		t.Errorf("nova pro = %+v: want the example's tier settings on the built-in quota", pro)
+	}
+	if !haiku.StructuredOutputs || haiku.CacheMinTokens != 4096 || len(haiku.CacheTTLs) != 2 {
+		t.Errorf("haiku = %+v: want built-in caching and structured outputs kept", haiku)
+	}
+
 	empty, err := bedrocksim.LoadConfig(nil)
 	if err != nil || empty.LatencyScale != 1 || len(empty.Models) == 0 {
 		t.Errorf("empty config: %v, latency scale %g; want built-ins at real-time latency", err, empty.LatencyScale)
@@ -179,6 +189,19 @@ models:
 guardrails:
   g: {versions: [], pii: [{type: NAME, action: MASK}]}
 `, []string{"minute", "context_window", "max_output_tokens", "output_burndown", "add up to", "versions", "NAME", "MASK"}},
+		{"tiers, TTLs and their settings", `
+models:
+  m:
+    context_window: 10
+    max_output_tokens: 5
+    service_tiers: [flex, turbo, flex]
+    cache_ttls: [5m, 10m]
+    flex: {latency_factor: -1, quota_share: 1.5}
+    priority: {latency_factor: -0.5}
+    reserved_tpm: 1000
+`, []string{`service_tiers[1]: "turbo" is not one of default, flex, priority, reserved`, `service_tiers[2]: "flex" is listed twice`,
+			`cache_ttls[1]: "10m"`, "flex.latency_factor", "flex.quota_share", "priority.latency_factor",
+			"reserved_tpm: set, but reserved is not in service_tiers"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -195,12 +218,48 @@ guardrails:
 	}
 }
 
+// TestBuiltinModelCapabilities pins the built-ins to what Bedrock documents:
+// cache minimums and TTLs and structured outputs for the Claude 4.5 models,
+// flex and priority only where the launch named the model.
+func TestBuiltinModelCapabilities(t *testing.T) {
+	t.Parallel()
+	models := bedrocksim.DefaultConfig().Models
+	tests := []struct {
+		id         string
+		cacheMin   int
+		ttls       []string
+		structured bool
+		tiers      []string
+	}{
+		{haiku, 4096, []string{"5m", "1h"}, true, nil},
+		{sonnet, 1024, []string{"5m", "1h"}, true, nil},
+		{sonnet4, 1024, nil, false, nil},
+		{micro, 0, nil, false, nil},
+		{"us.amazon.nova-pro-v1:0", 0, nil, false, []string{"flex", "priority"}},
+	}
+	for _, tt := range tests {
+		m, ok := models[tt.id]
+		if !ok {
+			t.Fatalf("%s is not built in", tt.id)
+		}
+		if m.CacheMinTokens != tt.cacheMin || !slices.Equal(m.CacheTTLs, tt.ttls) || m.StructuredOutputs != tt.structured ||
+			!slices.Equal(m.ServiceTiers, tt.tiers) || m.ReservedTPM != 0 {
+			t.Errorf("%s: cache_min_tokens %d, cache_ttls %v, structured_outputs %v, service_tiers %v, reserved_tpm %d; want %d, %v, %v, %v, 0",
+				tt.id, m.CacheMinTokens, m.CacheTTLs, m.StructuredOutputs, m.ServiceTiers, m.ReservedTPM,
+				tt.cacheMin, tt.ttls, tt.structured, tt.tiers)
+		}
+	}
+}
+
 // FuzzConverseDecoder sends arbitrary bodies: the simulator must answer every
 // one with a response the SDK can read, and never panic.
 func FuzzConverseDecoder(f *testing.F) {
 	f.Add([]byte(`{"messages":[{"role":"user","content":[{"text":"hi"}]}]}`))
 	f.Add([]byte(`{"messages":[{"role":"user","content":[{"guardContent":{"text":{"text":"a@b.io"}}}]}],"guardrailConfig":{"guardrailIdentifier":"tierq-default","guardrailVersion":"1","trace":"enabled"}}`))
 	f.Add([]byte(`{"messages":[{"role":"user","content":[{"text":"x"},{"cachePoint":{"type":"default"}}]}],"inferenceConfig":{"maxTokens":1,"stopSequences":[""]}}`))
+	f.Add([]byte(`{"messages":[{"role":"user","content":[{"text":"x"},{"cachePoint":{"type":"default","ttl":"1h"}}]}],"serviceTier":{"type":"flex"}}`))
+	f.Add([]byte(`{"messages":[{"role":"user","content":[{"text":"x"}]}],"serviceTier":"flex","inferenceConfig":{"serviceTier":{"type":"flex"}}}`))
+	f.Add([]byte(`{"messages":[{"role":"user","content":[{"text":"x"}]}],"outputConfig":{"textFormat":{"type":"json_schema","structure":{"jsonSchema":{"schema":"{\"$ref\":\"#\"}"}}}}}`))
 	f.Add([]byte(`{"messages":[{"role":"assistant"}]}`))
 	f.Add([]byte(`{"messages":`))
 	f.Add([]byte(`null`))

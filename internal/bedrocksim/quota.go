@@ -6,10 +6,14 @@ import (
 	"time"
 )
 
-// Throttle reasons, as reported by /_sim/stats.
+// Throttle reasons, as reported by /_sim/stats. The flex ones are flex calls
+// refused because they would take the window above the flex share of the
+// quota (FlexTier.QuotaShare) while other tiers were still admitted.
 const (
-	reasonRPM = "rpm"
-	reasonTPM = "tpm"
+	reasonRPM     = "rpm"
+	reasonTPM     = "tpm"
+	reasonFlexRPM = "flex_rpm"
+	reasonFlexTPM = "flex_tpm"
 )
 
 // modelState is one model's quota window and counters. Bedrock counts quotas
@@ -21,6 +25,7 @@ const (
 // running when its window rolls keeps its reservation held in the new window
 // (carried) until it settles, so long calls cannot hide from the budget.
 type modelState struct {
+	id  string // as configured, for error messages and the prompt cache
 	mu  sync.Mutex
 	cfg Model
 
@@ -29,6 +34,9 @@ type modelState struct {
 	windowTokens  int // reserved or settled tokens of calls admitted in this window
 	carried       int // reservations of running calls admitted in earlier windows
 	reservedTotal int // reservations of every running call
+	// reservedTier is the window's use of the reserved tier's own capacity
+	// (Model.ReservedTPM), counted apart from the on-demand quota.
+	reservedTier int
 
 	stats ModelStats
 }
@@ -37,6 +45,10 @@ type modelState struct {
 type ticket struct {
 	window   time.Time
 	reserved int
+	// tier is the tier that serves the call; onReserved says its claim is on
+	// the reserved tier's capacity rather than the on-demand quota.
+	tier       string
+	onReserved bool
 }
 
 // ModelStats are one model's counters since start or the last reset.
@@ -49,8 +61,11 @@ type ModelStats struct {
 	OutputTokens     int64            `json:"output_tokens"`
 	CacheReadTokens  int64            `json:"cache_read_tokens"`
 	CacheWriteTokens int64            `json:"cache_write_tokens"`
-	InFlight         int64            `json:"in_flight"`
-	PeakInFlight     int64            `json:"peak_in_flight"`
+	// Tiers counts answered calls by the service tier that served them
+	// (default, flex, priority, reserved).
+	Tiers        map[string]int64 `json:"tiers"`
+	InFlight     int64            `json:"in_flight"`
+	PeakInFlight int64            `json:"peak_in_flight"`
 	// Window is the current quota window's use.
 	Window WindowStats `json:"window"`
 	// Quota is the model's configured quota now.
@@ -63,6 +78,9 @@ type WindowStats struct {
 	Requests int       `json:"requests"`
 	// Tokens counts reservations of running calls and settlements of finished ones.
 	Tokens int `json:"tokens"`
+	// ReservedTierTokens is the same for calls served from the reserved
+	// tier's own capacity (Model.ReservedTPM), which Tokens does not count.
+	ReservedTierTokens int `json:"reserved_tier_tokens,omitempty"`
 }
 
 // Quota is a model's per-window request and token budget; 0 is unlimited.
@@ -71,15 +89,16 @@ type Quota struct {
 	TPM int `json:"tpm"`
 }
 
-func newModelState(m Model) *modelState {
-	s := &modelState{cfg: m}
+func newModelState(id string, m Model) *modelState {
+	s := &modelState{id: id, cfg: m}
 	s.resetStats()
 	return s
 }
 
 func (s *modelState) resetStats() {
 	inFlight := s.stats.InFlight
-	s.stats = ModelStats{Throttled: map[string]int64{}, Errors: map[string]int64{}, InFlight: inFlight, PeakInFlight: inFlight}
+	s.stats = ModelStats{Throttled: map[string]int64{}, Errors: map[string]int64{}, Tiers: map[string]int64{},
+		InFlight: inFlight, PeakInFlight: inFlight}
 }
 
 // roll starts a new window when the current one has ended. Windows are aligned
@@ -92,28 +111,50 @@ func (s *modelState) roll(now time.Time, minute time.Duration) {
 	s.windowReqs = 0
 	s.windowTokens = 0
 	s.carried = s.reservedTotal
+	s.reservedTier = 0
 }
 
-// admit reserves quota for a call, or returns the reason it is throttled.
-func (s *modelState) admit(now time.Time, minute time.Duration, reserve int) (ticket, string) {
+// admit reserves quota for a call asking for tier, or returns the reason it is
+// throttled. The ticket says which tier serves the call: a reserved call over
+// the reserved tier's capacity overflows to default, as on Bedrock.
+//
+// Every tier shares the on-demand quota (Bedrock: "your on-demand quota for a
+// model is shared across all service tiers"), but flex is served at lower
+// priority: a flex call is admitted only while the window stays within
+// FlexTier.QuotaShare of RPM and TPM, so near the quota flex is throttled
+// first and default and priority calls still get the rest.
+func (s *modelState) admit(now time.Time, minute time.Duration, tier string, reserve int) (ticket, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.roll(now, minute)
 	s.stats.Requests++
-	if s.cfg.RPM > 0 && s.windowReqs+1 > s.cfg.RPM {
-		s.stats.Throttled[reasonRPM]++
-		return ticket{}, reasonRPM
+	if tier == TierReserved && s.cfg.ReservedTPM > 0 {
+		if s.reservedTier+reserve <= s.cfg.ReservedTPM {
+			s.reservedTier += reserve
+			s.stats.InFlight++
+			s.stats.PeakInFlight = max(s.stats.PeakInFlight, s.stats.InFlight)
+			return ticket{window: s.windowStart, reserved: reserve, tier: TierReserved, onReserved: true}, ""
+		}
+		tier = TierDefault
 	}
-	if s.cfg.TPM > 0 && s.windowTokens+s.carried+reserve > s.cfg.TPM {
-		s.stats.Throttled[reasonTPM]++
-		return ticket{}, reasonTPM
+	share, rpmReason, tpmReason := 1.0, reasonRPM, reasonTPM
+	if tier == TierFlex {
+		share, rpmReason, tpmReason = s.cfg.Flex.quotaShare(), reasonFlexRPM, reasonFlexTPM
+	}
+	if s.cfg.RPM > 0 && float64(s.windowReqs+1) > share*float64(s.cfg.RPM) {
+		s.stats.Throttled[rpmReason]++
+		return ticket{}, rpmReason
+	}
+	if s.cfg.TPM > 0 && float64(s.windowTokens+s.carried+reserve) > share*float64(s.cfg.TPM) {
+		s.stats.Throttled[tpmReason]++
+		return ticket{}, tpmReason
 	}
 	s.windowReqs++
 	s.windowTokens += reserve
 	s.reservedTotal += reserve
 	s.stats.InFlight++
 	s.stats.PeakInFlight = max(s.stats.PeakInFlight, s.stats.InFlight)
-	return ticket{window: s.windowStart, reserved: reserve}, ""
+	return ticket{window: s.windowStart, reserved: reserve, tier: tier}, ""
 }
 
 // settle replaces a call's reservation by what it actually used.
@@ -121,8 +162,16 @@ func (s *modelState) settle(now time.Time, minute time.Duration, t ticket, used 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.roll(now, minute)
-	s.reservedTotal -= t.reserved
 	s.stats.InFlight--
+	if t.onReserved {
+		// The reserved tier's capacity is not carried across windows: a
+		// reservation ending in a later window simply lapses.
+		if t.window.Equal(s.windowStart) {
+			s.reservedTier += used - t.reserved
+		}
+		return
+	}
+	s.reservedTotal -= t.reserved
 	if t.window.Equal(s.windowStart) {
 		s.windowTokens += used - t.reserved
 		return
@@ -146,7 +195,9 @@ func (s *modelState) snapshot(now time.Time, minute time.Duration) ModelStats {
 	st := s.stats
 	st.Throttled = maps.Clone(st.Throttled)
 	st.Errors = maps.Clone(st.Errors)
-	st.Window = WindowStats{Start: s.windowStart, Requests: s.windowReqs, Tokens: s.windowTokens + s.carried}
+	st.Tiers = maps.Clone(st.Tiers)
+	st.Window = WindowStats{Start: s.windowStart, Requests: s.windowReqs, Tokens: s.windowTokens + s.carried,
+		ReservedTierTokens: s.reservedTier}
 	st.Quota = Quota{RPM: s.cfg.RPM, TPM: s.cfg.TPM}
 	return st
 }

@@ -84,7 +84,7 @@ func New(cfg Config) (*Server, error) {
 		s.sleep = sleepCtx
 	}
 	for id, m := range cfg.Models {
-		s.models[id] = newModelState(m)
+		s.models[id] = newModelState(id, m)
 	}
 	for id, g := range cfg.Guardrails {
 		s.guards[id] = compileGuard(id, g)
@@ -212,8 +212,44 @@ func (s *Server) failErr(w http.ResponseWriter, err error) {
 	s.fail(w, e)
 }
 
-// validateConverse checks what Bedrock rejects before any model work.
-func validateConverse(req *converseRequest, m Model) (maxTokens int, err error) {
+// call is a Converse request that passed validation: what the simulator is
+// asked to serve.
+type call struct {
+	maxTokens int
+	tier      string       // the service tier asked for
+	total     int          // input tokens, cached or not
+	points    []cachePoint // cache points, system first, in order
+	// structured is the answer to a request with outputConfig.textFormat,
+	// built from its schema; "" without one.
+	structured string
+}
+
+// validateConverse checks what Bedrock rejects before any model work and
+// returns the call to serve.
+func validateConverse(req *converseRequest, id string, m Model) (call, error) {
+	maxTokens, err := validateMessages(req, m)
+	if err != nil {
+		return call{}, err
+	}
+	c := call{maxTokens: maxTokens}
+	if c.tier, err = validateServiceTier(req, id, m); err != nil {
+		return call{}, err
+	}
+	c.total, c.points = tokenCounts(id, req.System, req.Messages)
+	if err := validateCachePoints(c.points, id, m); err != nil {
+		return call{}, err
+	}
+	if c.structured, err = validateOutputConfig(req.OutputConfig, id, m); err != nil {
+		return call{}, err
+	}
+	if c.total > m.ContextWindow {
+		return call{}, validation("Input is too long for requested model. The input is about %d tokens; the model accepts %d.", c.total, m.ContextWindow)
+	}
+	return c, nil
+}
+
+// validateMessages checks the conversation, inferenceConfig and guardrailConfig.
+func validateMessages(req *converseRequest, m Model) (maxTokens int, err error) {
 	if len(req.Messages) == 0 {
 		return 0, validation("A conversation must start with a user message. Try again with a conversation that starts with a user message.")
 	}
@@ -237,6 +273,14 @@ func validateConverse(req *converseRequest, m Model) (maxTokens int, err error) 
 	}
 	maxTokens = m.MaxOutputTokens
 	if ic := req.InferenceConfig; ic != nil {
+		for _, k := range ic.unknown {
+			if k == "serviceTier" || k == "service_tier" {
+				return 0, validation("Malformed input request: extraneous key [%s] is not permitted in inferenceConfig: the service tier belongs at the top level of the request, as \"serviceTier\": {\"type\": \"flex\"}.", k)
+			}
+		}
+		if len(ic.unknown) > 0 {
+			return 0, validation("Malformed input request: extraneous key [%s] is not permitted in inferenceConfig.", strings.Join(ic.unknown, ", "))
+		}
 		if ic.MaxTokens != nil {
 			if *ic.MaxTokens < 1 {
 				return 0, validation("The value at inferenceConfig.maxTokens must be at least 1, got %d.", *ic.MaxTokens)
@@ -278,54 +322,217 @@ func blockText(b contentBlock) (string, bool) {
 	return "", false
 }
 
+// validateServiceTier returns the tier a request asks for (default when it
+// asks for none), rejecting what Bedrock rejects: a malformed or unknown tier,
+// one the model does not take, and a tier put where it does not belong.
+func validateServiceTier(req *converseRequest, id string, m Model) (string, error) {
+	if len(req.AdditionalModelRequestFields) > 0 {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(req.AdditionalModelRequestFields, &fields) == nil {
+			for _, k := range []string{"serviceTier", "service_tier"} {
+				if _, ok := fields[k]; ok {
+					return "", validation("Malformed input request: extraneous key [%s] is not permitted in additionalModelRequestFields for model %s: the service tier belongs at the top level of the request, as \"serviceTier\": {\"type\": \"flex\"}.", k, id)
+				}
+			}
+		}
+	}
+	raw := req.ServiceTier
+	if len(raw) == 0 || string(raw) == "null" {
+		return TierDefault, nil
+	}
+	var st map[string]json.RawMessage
+	var tier string
+	if json.Unmarshal(raw, &st) != nil || json.Unmarshal(st["type"], &tier) != nil {
+		return "", validation("The service tier for model %s is malformed: serviceTier must be an object with a string type, such as {\"type\": \"flex\"}; got %s.", id, truncateRunes(string(raw), 40))
+	}
+	if !slices.Contains(serviceTiers, tier) {
+		return "", validation("The service tier %q is not valid for model %s: serviceTier.type must be one of %s.", truncateRunes(tier, 40), id, strings.Join(serviceTiers, ", "))
+	}
+	if !m.accepts(tier) {
+		return "", validation("The service tier %q is not supported for model %s. Try again with the default service tier or one the model supports (%s).",
+			tier, id, strings.Join(append([]string{TierDefault}, m.ServiceTiers...), ", "))
+	}
+	return tier, nil
+}
+
+// maxCachePoints is the most cachePoint blocks a request may carry.
+const maxCachePoints = 4
+
+// validateCachePoints checks cachePoint blocks as Bedrock does: type default,
+// a ttl the model takes, at most four, and TTLs that do not increase from
+// system to messages (a 1h point after a 5m one is refused).
+func validateCachePoints(points []cachePoint, id string, m Model) error {
+	if len(points) > maxCachePoints {
+		return validation("The request has %d cache points; at most %d are allowed. Remove cache points and try again.", len(points), maxCachePoints)
+	}
+	for i, p := range points {
+		if p.typ != "default" {
+			return validation("The value %q at %s.cachePoint.type is not valid: use default.", truncateRunes(p.typ, 40), p.path)
+		}
+		if p.ttlName != TTL5m && p.ttlName != TTL1h {
+			return validation("The value %q at %s.cachePoint.ttl is not valid: use 5m or 1h.", truncateRunes(p.ttlName, 40), p.path)
+		}
+		if !slices.Contains(m.cacheTTLs(), p.ttlName) {
+			return validation("The cache TTL %s at %s.cachePoint.ttl is not supported for model %s (supported: %s).",
+				p.ttlName, p.path, id, strings.Join(m.cacheTTLs(), ", "))
+		}
+		if i > 0 && p.ttlName == TTL1h && points[i-1].ttlName == TTL5m {
+			return validation("Cache point TTLs must not increase from system to messages: the 1h cache point at %s follows a 5m one at %s. Put the 1h cache points first.",
+				p.path, points[i-1].path)
+		}
+	}
+	return nil
+}
+
+// validateOutputConfig checks a structured-output request and returns the
+// answer it gets; "" when the request asks for none.
+func validateOutputConfig(oc *outputConfig, id string, m Model) (string, error) {
+	if oc == nil || oc.TextFormat == nil {
+		return "", nil
+	}
+	if !m.StructuredOutputs {
+		return "", validation("Structured output (outputConfig.textFormat) is not supported for model %s.", id)
+	}
+	tf := oc.TextFormat
+	if tf.Type != "json_schema" {
+		return "", validation("The value %q at outputConfig.textFormat.type is not valid: use json_schema.", truncateRunes(tf.Type, 40))
+	}
+	if tf.Structure.JSONSchema == nil || tf.Structure.JSONSchema.Schema == nil {
+		return "", validation("outputConfig.textFormat.structure.jsonSchema.schema is required with type json_schema.")
+	}
+	var schema map[string]any
+	if err := json.Unmarshal([]byte(*tf.Structure.JSONSchema.Schema), &schema); err != nil || schema == nil {
+		return "", validation("The JSON schema at outputConfig.textFormat.structure.jsonSchema.schema must be a JSON object: %v.", errOr(err, "got null"))
+	}
+	answer, err := structuredAnswer(schema)
+	if err != nil {
+		return "", validation("The JSON schema at outputConfig.textFormat.structure.jsonSchema.schema is not supported: %v.", err)
+	}
+	return answer, nil
+}
+
+func errOr(err error, otherwise string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return otherwise
+}
+
+// cachePoint is one cachePoint block and the prompt before it.
+type cachePoint struct {
+	path    string // where it is, for messages: "system.1", "messages.0.content.2"
+	typ     string
+	ttlName string // "5m" when the request gives none
+	prefix  int    // tokens before it
+	key     uint64 // hash of the model and the prompt before it
+}
+
+// ttl is how long a cache entry lives, in simulated minutes.
+func (p cachePoint) ttl(minute time.Duration) time.Duration {
+	if p.ttlName == TTL1h {
+		return 60 * minute
+	}
+	return 5 * minute
+}
+
 // tokenCounts walks system then messages in order and returns the total input
-// tokens and the tokens before the last cachePoint, with that prefix's hash.
-func tokenCounts(system []contentBlock, msgs []message) (total, prefix int, prefixHash uint64) {
+// tokens and the cache points with the prefix before each. The prefix hashes
+// start with the model ID: Bedrock's cache is per model.
+func tokenCounts(modelID string, system []contentBlock, msgs []message) (total int, points []cachePoint) {
 	h := fnv.New64a()
+	h.Write([]byte(modelID))
+	h.Write([]byte{0})
 	runes := 0
-	visit := func(b contentBlock) {
+	visit := func(b contentBlock, path string) {
 		if t, _ := blockText(b); t != "" {
 			runes += utf8.RuneCountInString(t)
 			h.Write([]byte(t))
 			h.Write([]byte{0})
 		}
-		if b.CachePoint != nil {
-			prefix = (runes + 3) / 4
-			prefixHash = h.Sum64()
+		if cp := b.CachePoint; cp != nil {
+			ttl := cp.TTL
+			if ttl == "" {
+				ttl = TTL5m
+			}
+			points = append(points, cachePoint{path: path, typ: cp.Type, ttlName: ttl, prefix: (runes + 3) / 4, key: h.Sum64()})
 		}
 	}
-	for _, b := range system {
-		visit(b)
+	for i, b := range system {
+		visit(b, fmt.Sprintf("system.%d", i))
 	}
-	for _, m := range msgs {
+	for i, m := range msgs {
 		h.Write([]byte(m.Role))
-		for _, b := range m.Content {
-			visit(b)
+		for j, b := range m.Content {
+			visit(b, fmt.Sprintf("messages.%d.content.%d", i, j))
 		}
 	}
-	return (runes + 3) / 4, prefix, prefixHash
+	return (runes + 3) / 4, points
 }
 
-// cacheLookup reports whether a prompt prefix is cached, caching it if not.
-func (s *Server) cacheLookup(h uint64, ttl time.Duration) (hit bool) {
+// maxCacheEntries bounds the prompt cache; past it expired entries go, then all.
+const maxCacheEntries = 100_000
+
+// useCache reads and writes the prompt cache for a call's cache points and
+// returns the tokens read and the tokens written by TTL. As on Bedrock:
+//
+//   - a point whose prefix is below the model's minimum is not cached, and
+//     that is no error;
+//   - the longest cached, unexpired prefix is read, and the read refreshes
+//     its expiry to now + its TTL;
+//   - every eligible point after it is written: the tokens between the
+//     previous point and it, at its TTL.
+func (s *Server) useCache(m Model, points []cachePoint) (read int, written map[string]int) {
+	if m.CacheMinTokens <= 0 {
+		return 0, nil
+	}
+	var eligible []cachePoint
+	for _, p := range points {
+		if p.prefix > 0 && p.prefix >= m.CacheMinTokens {
+			eligible = append(eligible, p)
+		}
+	}
+	if len(eligible) == 0 {
+		return 0, nil
+	}
 	now := s.now()
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
-	if exp, ok := s.cache[h]; ok && now.Before(exp) {
-		return true
-	}
-	if len(s.cache) >= 100_000 {
-		for k, exp := range s.cache {
-			if !now.Before(exp) {
-				delete(s.cache, k)
-			}
-		}
-		if len(s.cache) >= 100_000 {
-			clear(s.cache)
+	hit := -1
+	for i := len(eligible) - 1; i >= 0; i-- {
+		if exp, ok := s.cache[eligible[i].key]; ok && now.Before(exp) {
+			hit = i
+			break
 		}
 	}
-	s.cache[h] = now.Add(ttl)
-	return false
+	done := 0
+	if hit >= 0 {
+		p := eligible[hit]
+		read, done = p.prefix, p.prefix
+		s.cache[p.key] = now.Add(p.ttl(s.minute))
+	}
+	written = map[string]int{}
+	for _, p := range eligible[hit+1:] {
+		written[p.ttlName] += p.prefix - done
+		done = p.prefix
+		if len(s.cache) >= maxCacheEntries {
+			s.evictCache(now)
+		}
+		s.cache[p.key] = now.Add(p.ttl(s.minute))
+	}
+	return read, written
+}
+
+// evictCache drops expired entries, and everything if that is not enough.
+// cacheMu must be held.
+func (s *Server) evictCache(now time.Time) {
+	for k, exp := range s.cache {
+		if !now.Before(exp) {
+			delete(s.cache, k)
+		}
+	}
+	if len(s.cache) >= maxCacheEntries {
+		clear(s.cache)
+	}
 }
 
 func (s *Server) converse(w http.ResponseWriter, r *http.Request) {
@@ -340,17 +547,13 @@ func (s *Server) converse(w http.ResponseWriter, r *http.Request) {
 	ms.mu.Lock()
 	m := ms.cfg
 	ms.mu.Unlock()
-	var maxTokens int
+	var c call
 	if err == nil {
-		maxTokens, err = validateConverse(&req, m)
+		c, err = validateConverse(&req, ms.id, m)
 	}
 	var g *guard
 	if err == nil && req.GuardrailConfig != nil {
 		g, err = s.guardrail(req.GuardrailConfig.GuardrailIdentifier, req.GuardrailConfig.GuardrailVersion)
-	}
-	total, prefix, prefixHash := tokenCounts(req.System, req.Messages)
-	if err == nil && total > m.ContextWindow {
-		err = validation("Input is too long for requested model. The input is about %d tokens; the model accepts %d.", total, m.ContextWindow)
 	}
 	if err != nil {
 		ms.count(func(st *ModelStats) { st.Requests++; st.Errors[errorKey(err)]++ })
@@ -358,17 +561,25 @@ func (s *Server) converse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	t, reason := ms.admit(start, s.minute, total+maxTokens)
+	t, reason := ms.admit(start, s.minute, c.tier, c.total+c.maxTokens)
 	switch reason {
-	case reasonRPM:
+	case reasonRPM, reasonFlexRPM:
 		s.fail(w, apiError{http.StatusTooManyRequests, "ThrottlingException", "Too many requests, please wait before trying again."})
 		return
-	case reasonTPM:
+	case reasonTPM, reasonFlexTPM:
 		s.fail(w, apiError{http.StatusTooManyRequests, "ThrottlingException", "Too many tokens, please wait before trying again."})
 		return
 	}
-	used := 0
-	defer func() { ms.settle(s.now(), s.minute, t, used) }()
+	// Settle before replying, so a client that has its answer sees the
+	// quota as settled; calls that fail after admission settle on return.
+	settled := false
+	settle := func(used int) {
+		if !settled {
+			settled = true
+			ms.settle(s.now(), s.minute, t, used)
+		}
+	}
+	defer settle(0)
 
 	if e, ok := s.injectFault(m.Faults); ok {
 		ms.count(func(st *ModelStats) { st.Errors[e.code]++ })
@@ -376,12 +587,14 @@ func (s *Server) converse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	resp, used := s.respond(&req, m, g, maxTokens, total, prefix, prefixHash)
-	latency := s.latency(m, resp.Usage.OutputTokens, resp.StopReason == "guardrail_intervened" && resp.Usage.OutputTokens == 0)
+	resp, used := s.respond(&req, m, g, c)
+	resp.ServiceTier.Type = t.tier
+	latency := s.latency(m, t.tier, resp.Usage.OutputTokens, resp.StopReason == "guardrail_intervened" && resp.Usage.OutputTokens == 0)
 	s.sleep(r.Context(), latency)
 	resp.Metrics.LatencyMs = latency.Milliseconds()
 	ms.count(func(st *ModelStats) {
 		st.Accepted++
+		st.Tiers[t.tier]++
 		st.InputTokens += int64(resp.Usage.InputTokens)
 		st.OutputTokens += int64(resp.Usage.OutputTokens)
 		if resp.Usage.CacheReadInputTokens != nil {
@@ -389,6 +602,7 @@ func (s *Server) converse(w http.ResponseWriter, r *http.Request) {
 			st.CacheWriteTokens += int64(*resp.Usage.CacheWriteInputTokens)
 		}
 	})
+	settle(used)
 	s.reply(w, resp)
 }
 
@@ -401,26 +615,9 @@ func errorKey(err error) string {
 }
 
 // respond builds the Converse answer and the tokens it burns from the quota.
-func (s *Server) respond(req *converseRequest, m Model, g *guard, maxTokens, total, prefix int, prefixHash uint64) (*converseResponse, int) {
+func (s *Server) respond(req *converseRequest, m Model, g *guard, c call) (*converseResponse, int) {
 	resp := &converseResponse{}
 	resp.Output.Message.Role = "assistant"
-
-	// Prompt caching: the prefix before the last cachePoint is written on first
-	// sight and read afterwards, while its TTL (in simulated minutes) lasts.
-	var cacheRead, cacheWrite int
-	if prefix > 0 && m.CacheMinTokens > 0 && prefix >= m.CacheMinTokens {
-		ttl := 5 * s.minute
-		if s.cacheLookup(prefixHash, ttl) {
-			cacheRead = prefix
-		} else {
-			cacheWrite = prefix
-		}
-	}
-	input := total - cacheRead - cacheWrite
-	if prefix > 0 {
-		resp.Usage.CacheReadInputTokens = &cacheRead
-		resp.Usage.CacheWriteInputTokens = &cacheWrite
-	}
 
 	// Guardrail on input: only guardContent blocks when there are any,
 	// otherwise every message's text.
@@ -444,6 +641,7 @@ func (s *Server) respond(req *converseRequest, m Model, g *guard, maxTokens, tot
 	}
 	trace := g != nil && req.GuardrailConfig.Trace != "" && req.GuardrailConfig.Trace != "disabled"
 	if in.blocked {
+		// The model is not invoked: nothing is read from or written to the cache.
 		resp.Output.Message.Content = []textContent{{Text: g.cfg.BlockedInputMessage}}
 		resp.StopReason = "guardrail_intervened"
 		if trace {
@@ -452,15 +650,31 @@ func (s *Server) respond(req *converseRequest, m Model, g *guard, maxTokens, tot
 				ActionReason:    actionReason(true, false),
 			}}
 		}
-		resp.Usage.InputTokens, resp.Usage.OutputTokens, resp.Usage.TotalTokens = 0, 0, 0
-		resp.Usage.CacheReadInputTokens, resp.Usage.CacheWriteInputTokens = nil, nil
 		return resp, 0
 	}
 
-	out, stop := limitOutput(generate(buildPrompt(req, masked)), maxTokens, stopSequences(req))
+	// Prompt caching: see useCache. Cached tokens are outside inputTokens.
+	cacheRead, written := s.useCache(m, c.points)
+	cacheWrite := written[TTL1h] + written[TTL5m]
+	input := c.total - cacheRead - cacheWrite
+	if len(c.points) > 0 {
+		resp.Usage.CacheReadInputTokens = &cacheRead
+		resp.Usage.CacheWriteInputTokens = &cacheWrite
+		for _, ttl := range []string{TTL1h, TTL5m} { // 1h before 5m, as Bedrock sorts them
+			if n := written[ttl]; n > 0 {
+				resp.Usage.CacheDetails = append(resp.Usage.CacheDetails, cacheDetail{TTL: ttl, InputTokens: n})
+			}
+		}
+	}
+
+	answer := c.structured
+	if answer == "" {
+		answer = generate(buildPrompt(req, masked))
+	}
+	out, stop := limitOutput(answer, c.maxTokens, stopSequences(req))
 	outTokens := EstimateTokens(out)
 	if stop == "max_tokens" {
-		outTokens = maxTokens
+		outTokens = c.maxTokens
 	}
 	resp.StopReason = stop
 
@@ -612,8 +826,21 @@ func (s *Server) injectFault(f Faults) (apiError, bool) {
 	return apiError{}, false
 }
 
-// latency is the simulated duration of a call after LatencyScale.
-func (s *Server) latency(m Model, outputTokens int, blockedEarly bool) time.Duration {
+// tierLatencyFactor is how much slower (flex) or faster (priority) a tier
+// serves than the default.
+func tierLatencyFactor(m Model, tier string) float64 {
+	switch tier {
+	case TierFlex:
+		return m.Flex.latencyFactor()
+	case TierPriority:
+		return m.Priority.latencyFactor()
+	}
+	return 1
+}
+
+// latency is the simulated duration of a call after LatencyScale: the model's
+// latency with jitter, times the tier's factor, plus any spike.
+func (s *Server) latency(m Model, tier string, outputTokens int, blockedEarly bool) time.Duration {
 	if s.latencyScale == 0 {
 		return 0
 	}
@@ -624,7 +851,7 @@ func (s *Server) latency(m Model, outputTokens int, blockedEarly bool) time.Dura
 	s.rngMu.Lock()
 	j, spike := s.rng.Float64(), s.rng.Float64()
 	s.rngMu.Unlock()
-	d = time.Duration(float64(d) * (1 + m.Latency.Jitter*(2*j-1)))
+	d = time.Duration(float64(d) * (1 + m.Latency.Jitter*(2*j-1)) * tierLatencyFactor(m, tier))
 	if spike < m.Faults.SpikeFraction {
 		d += m.Faults.Spike
 	}
@@ -652,7 +879,7 @@ func (s *Server) countTokens(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, validation("input.converse.messages must not be empty."))
 			return
 		}
-		n, _, _ = tokenCounts(req.Input.Converse.System, req.Input.Converse.Messages)
+		n, _ = tokenCounts("", req.Input.Converse.System, req.Input.Converse.Messages)
 	case req.Input.InvokeModel != nil:
 		n = EstimateTokens(string(req.Input.InvokeModel.Body))
 	default:

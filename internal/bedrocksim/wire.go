@@ -1,6 +1,9 @@
 package bedrocksim
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"slices"
+)
 
 // The JSON shapes below are the restJson1 members of the Bedrock Runtime API
 // that the simulator reads or writes (aws-sdk-go-v2 bedrockruntime schemas).
@@ -11,6 +14,29 @@ type converseRequest struct {
 	System          []contentBlock   `json:"system"`
 	InferenceConfig *inferenceConfig `json:"inferenceConfig"`
 	GuardrailConfig *guardrailConfig `json:"guardrailConfig"`
+	// ServiceTier is kept raw so a malformed one ("serviceTier": "flex") is
+	// a ValidationException that names it, not a generic decoding error.
+	ServiceTier                  json.RawMessage `json:"serviceTier"`
+	AdditionalModelRequestFields json.RawMessage `json:"additionalModelRequestFields"`
+	OutputConfig                 *outputConfig   `json:"outputConfig"`
+}
+
+// outputConfig is OutputConfig; effort is accepted and ignored.
+type outputConfig struct {
+	TextFormat *struct {
+		Type      string `json:"type"`
+		Structure struct {
+			JSONSchema *struct {
+				Schema      *string `json:"schema"`
+				Name        string  `json:"name"`
+				Description string  `json:"description"`
+			} `json:"jsonSchema"`
+		} `json:"structure"`
+	} `json:"textFormat"`
+}
+
+type serviceTier struct {
+	Type string `json:"type"`
 }
 
 type countTokensRequest struct {
@@ -35,7 +61,7 @@ type message struct {
 type contentBlock struct {
 	Text         *string          `json:"text,omitempty"`
 	GuardContent *guardContent    `json:"guardContent,omitempty"`
-	CachePoint   *json.RawMessage `json:"cachePoint,omitempty"`
+	CachePoint   *cachePointBlock `json:"cachePoint,omitempty"`
 	Image        *json.RawMessage `json:"image,omitempty"`
 	Document     *json.RawMessage `json:"document,omitempty"`
 }
@@ -49,11 +75,40 @@ type guardText struct {
 	Qualifiers []string `json:"qualifiers,omitempty"`
 }
 
+type cachePointBlock struct {
+	Type string `json:"type"`
+	TTL  string `json:"ttl"`
+}
+
 type inferenceConfig struct {
 	MaxTokens     *int     `json:"maxTokens"`
 	Temperature   *float64 `json:"temperature"`
 	TopP          *float64 `json:"topP"`
 	StopSequences []string `json:"stopSequences"`
+
+	// unknown are members InferenceConfiguration does not have, which
+	// Bedrock rejects (a serviceTier put here, for one).
+	unknown []string
+}
+
+func (c *inferenceConfig) UnmarshalJSON(data []byte) error {
+	type plain inferenceConfig
+	if err := json.Unmarshal(data, (*plain)(c)); err != nil {
+		return err
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return err
+	}
+	for k := range members {
+		switch k {
+		case "maxTokens", "temperature", "topP", "stopSequences":
+		default:
+			c.unknown = append(c.unknown, k)
+		}
+	}
+	slices.Sort(c.unknown)
+	return nil
 }
 
 type guardrailConfig struct {
@@ -69,7 +124,8 @@ type converseResponse struct {
 	Metrics    struct {
 		LatencyMs int64 `json:"latencyMs"`
 	} `json:"metrics"`
-	Trace *converseTrace `json:"trace,omitempty"`
+	Trace       *converseTrace `json:"trace,omitempty"`
+	ServiceTier serviceTier    `json:"serviceTier"`
 }
 
 type converseOutput struct {
@@ -84,11 +140,18 @@ type textContent struct {
 }
 
 type tokenUsage struct {
-	InputTokens           int  `json:"inputTokens"`
-	OutputTokens          int  `json:"outputTokens"`
-	TotalTokens           int  `json:"totalTokens"`
-	CacheReadInputTokens  *int `json:"cacheReadInputTokens,omitempty"`
-	CacheWriteInputTokens *int `json:"cacheWriteInputTokens,omitempty"`
+	InputTokens           int           `json:"inputTokens"`
+	OutputTokens          int           `json:"outputTokens"`
+	TotalTokens           int           `json:"totalTokens"`
+	CacheReadInputTokens  *int          `json:"cacheReadInputTokens,omitempty"`
+	CacheWriteInputTokens *int          `json:"cacheWriteInputTokens,omitempty"`
+	CacheDetails          []cacheDetail `json:"cacheDetails,omitempty"`
+}
+
+// cacheDetail is CacheDetail: the cache writes of one TTL.
+type cacheDetail struct {
+	TTL         string `json:"ttl"`
+	InputTokens int    `json:"inputTokens"`
 }
 
 type converseTrace struct {
