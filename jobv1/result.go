@@ -47,12 +47,23 @@ type Result struct {
 	// result, the error) moved to the tier's fallback model because the
 	// tier's model stayed throttled.
 	Spillover *Spillover `json:"spillover,omitempty"`
+	// ServiceTier is the Bedrock service tier that served the call that
+	// produced Output (default, flex, priority or reserved), as Bedrock
+	// reported it; empty when no call was answered.
+	ServiceTier string `json:"service_tier,omitempty"`
 	// Output is the answer: text, and for extract the parsed JSON as well.
 	Output     *Output `json:"output,omitempty"`
 	StopReason string  `json:"stop_reason,omitempty"`
-	// Usage and Cost add up every model call made for the job.
-	Usage     Usage             `json:"usage"`
-	Cost      Cost              `json:"cost"`
+	// Usage and Cost add up every model call made for the job; Calls has
+	// them call by call.
+	Usage Usage `json:"usage"`
+	Cost  Cost  `json:"cost"`
+	// Calls are the job's model calls in order: each answered call with
+	// the model and service tier that served it and what it used and cost,
+	// so an escalated or spilled-over job's tokens are attributed to the
+	// model that spent them, and, before a spillover, the throttled
+	// attempts on the model it left (Throttles only, no ServiceTier).
+	Calls     []Call            `json:"calls,omitempty"`
 	Guardrail *GuardrailOutcome `json:"guardrail,omitempty"`
 	// Attempts counts model calls, throttled and failed ones included.
 	Attempts    int               `json:"attempts"`
@@ -103,6 +114,34 @@ type Escalation struct {
 	// message, or a transient error and the attempts made). The result then
 	// carries the answer from FromTier.
 	Failed string `json:"failed,omitempty"`
+}
+
+// Call is one model call made for a job: an answered one, or the
+// throttled attempts on a tier's model before the call spilled over to its
+// fallback (then ServiceTier is empty and Usage and Cost are zero).
+type Call struct {
+	// At is when the call was answered.
+	At   time.Time `json:"at"`
+	Tier string    `json:"tier"`
+	// ModelID answered: the tier's model or, after a spillover, its fallback.
+	ModelID string `json:"model_id"`
+	// ServiceTier served the call, as Bedrock reported it (default when it
+	// reported none); empty for throttled attempts that got no answer.
+	ServiceTier string `json:"service_tier,omitempty"`
+	// RequestedServiceTier is the tier asked for, when it was not default.
+	RequestedServiceTier string `json:"requested_service_tier,omitempty"`
+	// StructuredOutput is true when the answer was constrained to the
+	// job's schema (Converse outputConfig.textFormat).
+	StructuredOutput bool `json:"structured_output,omitempty"`
+	// Fallback says what the model refused and was left out of the call
+	// that answered (a service tier, structured output), with Bedrock's
+	// reason.
+	Fallback string `json:"fallback,omitempty"`
+	// Throttles are the throttled attempts on ModelID before this answer.
+	Throttles int   `json:"throttles"`
+	Usage     Usage `json:"usage"`
+	// Cost prices Usage at ModelID's prices for ServiceTier.
+	Cost Cost `json:"cost"`
 }
 
 // Spillover records one model call moving to its tier's fallback model.

@@ -8,11 +8,37 @@ import (
 // Usage is what one call consumed, as Bedrock reports it (Converse usage and
 // the guardrail trace's usage).
 type Usage struct {
-	InputTokens      int            `json:"input_tokens"`
-	OutputTokens     int            `json:"output_tokens"`
-	CacheReadTokens  int            `json:"cache_read_tokens"`
-	CacheWriteTokens int            `json:"cache_write_tokens"`
-	GuardrailUnits   GuardrailUnits `json:"guardrail_units"`
+	InputTokens      int `json:"input_tokens"`
+	OutputTokens     int `json:"output_tokens"`
+	CacheReadTokens  int `json:"cache_read_tokens"`
+	CacheWriteTokens int `json:"cache_write_tokens"`
+	// CacheWrite1hTokens is the part of CacheWriteTokens written with the
+	// 1-hour TTL (Bedrock's usage.cacheDetails); the rest used 5 minutes.
+	// The two are priced differently.
+	CacheWrite1hTokens int            `json:"cache_write_1h_tokens,omitempty"`
+	GuardrailUnits     GuardrailUnits `json:"guardrail_units"`
+}
+
+// Add returns the sum of two usages, e.g. a job's calls across tiers.
+func (u Usage) Add(o Usage) Usage {
+	return Usage{
+		InputTokens:        u.InputTokens + o.InputTokens,
+		OutputTokens:       u.OutputTokens + o.OutputTokens,
+		CacheReadTokens:    u.CacheReadTokens + o.CacheReadTokens,
+		CacheWriteTokens:   u.CacheWriteTokens + o.CacheWriteTokens,
+		CacheWrite1hTokens: u.CacheWrite1hTokens + o.CacheWrite1hTokens,
+		GuardrailUnits:     u.GuardrailUnits.Add(o.GuardrailUnits),
+	}
+}
+
+// Add returns the sum of two counts of text units.
+func (g GuardrailUnits) Add(o GuardrailUnits) GuardrailUnits {
+	return GuardrailUnits{
+		Content:       g.Content + o.Content,
+		Topics:        g.Topics + o.Topics,
+		SensitiveInfo: g.SensitiveInfo + o.SensitiveInfo,
+		Word:          g.Word + o.Word,
+	}
 }
 
 // GuardrailUnits are text units billed per guardrail policy (one unit is up

@@ -35,6 +35,10 @@ type modelAnswer struct {
 	// usage is what Bedrock billed, guardrail text units included.
 	usage tiering.Usage
 	guard *jobv1.GuardrailOutcome
+	// servedTier is the service tier that served the call.
+	servedTier string
+	// structured: the answer was constrained to the job's schema.
+	structured bool
 }
 
 // modelCallError is a failed call with what it means for the job.
@@ -79,7 +83,8 @@ func (m bedrockModel) Call(ctx context.Context, req request, guardrail tiering.G
 		return modelAnswer{}, &modelCallError{modelErr: classifyModelError(ctx, err, modelOf(req), guardrailName(guardrail)), err: err}
 	}
 	g := guardrailOutcome(guardrail, out.StopReason, out.Trace)
-	return modelAnswer{text: outputText(out), stopReason: string(out.StopReason), guard: g, usage: callUsage(out, g)}, nil
+	return modelAnswer{text: outputText(out), stopReason: string(out.StopReason), guard: g, usage: callUsage(out, g), servedTier: servedTier(out),
+		structured: req.in.OutputConfig != nil}, nil
 }
 
 // disableSDKRetries makes the SDK try a call once (see Call).

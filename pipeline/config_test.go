@@ -29,16 +29,18 @@ func TestConfigValidate(t *testing.T) {
 		{"cap below base", func(c *Config) { c.Retry.Base, c.Retry.Cap = time.Second, time.Millisecond }, []string{"below retry base"}},
 		{"claim lease under a second", func(c *Config) { c.ClaimLease = 500 * time.Millisecond }, []string{"claim lease 500ms: must be between 1s and 12h0m0s"}},
 		{"claim lease beyond SQS", func(c *Config) { c.ClaimLease = 13 * time.Hour }, []string{"claim lease 13h0m0s"}},
-		{"spillover within the snooze budget", func(c *Config) { c.Tiers.Tiers[2].FallbackModelID = "global.m" }, nil},
+		{"spillover within the snooze budget", func(c *Config) { spillTo(&c.Tiers.Tiers[2], "global.m") }, nil},
 		{"spillover after the snooze budget", func(c *Config) {
-			c.Tiers.Tiers[2].FallbackModelID, c.Tiers.Tiers[2].SpilloverAfter = "global.m", 5*time.Minute
+			spillTo(&c.Tiers.Tiers[2], "global.m")
+			c.Tiers.Tiers[2].SpilloverAfter = 5 * time.Minute
 		}, []string{"tiers[2] (premium) spillover_after 5m0s: must be shorter than retry max snooze 5m0s"}},
 		{"spillover with a longer snooze budget", func(c *Config) {
-			c.Tiers.Tiers[2].FallbackModelID, c.Tiers.Tiers[2].SpilloverAfter = "global.m", 5*time.Minute
+			spillTo(&c.Tiers.Tiers[2], "global.m")
+			c.Tiers.Tiers[2].SpilloverAfter = 5 * time.Minute
 			c.Retry.MaxSnooze = 6 * time.Minute
 		}, nil},
 		{"spillover delay defaulted against a short snooze budget", func(c *Config) {
-			c.Tiers.Tiers[0].FallbackModelID = "global.m"
+			spillTo(&c.Tiers.Tiers[0], "global.m")
 			c.Retry.MaxSnooze = 10 * time.Second
 		}, []string{"tiers[0] (economy) spillover_after 30s: must be shorter than retry max snooze 10s"}},
 		{"negative timeouts", func(c *Config) { c.CallTimeout, c.S3Timeout, c.ResultWriteTimeout = -1, -2, -3 },

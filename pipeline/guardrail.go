@@ -171,7 +171,7 @@ func mergeGuardrail(acc, o *jobv1.GuardrailOutcome) *jobv1.GuardrailOutcome {
 	m.PIITypes = union(acc.PIITypes, o.PIITypes)
 	m.Topics = union(acc.Topics, o.Topics)
 	m.Filters = union(acc.Filters, o.Filters)
-	m.TextUnits = addUnits(acc.TextUnits, o.TextUnits)
+	m.TextUnits = acc.TextUnits.Add(o.TextUnits)
 	return &m
 }
 
@@ -207,26 +207,6 @@ func sortedSet(s map[string]bool) []string {
 		return nil
 	}
 	return slices.Sorted(maps.Keys(s))
-}
-
-func addUnits(a, b tiering.GuardrailUnits) tiering.GuardrailUnits {
-	return tiering.GuardrailUnits{
-		Content:       a.Content + b.Content,
-		Topics:        a.Topics + b.Topics,
-		SensitiveInfo: a.SensitiveInfo + b.SensitiveInfo,
-		Word:          a.Word + b.Word,
-	}
-}
-
-// addUsage sums two calls' usage.
-func addUsage(a, b tiering.Usage) tiering.Usage {
-	return tiering.Usage{
-		InputTokens:      a.InputTokens + b.InputTokens,
-		OutputTokens:     a.OutputTokens + b.OutputTokens,
-		CacheReadTokens:  a.CacheReadTokens + b.CacheReadTokens,
-		CacheWriteTokens: a.CacheWriteTokens + b.CacheWriteTokens,
-		GuardrailUnits:   addUnits(a.GuardrailUnits, b.GuardrailUnits),
-	}
 }
 
 func deref[T any](p *T) T {

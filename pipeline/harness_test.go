@@ -289,10 +289,14 @@ type emf struct {
 			Dimensions [][]string `json:"Dimensions"`
 		} `json:"CloudWatchMetrics"`
 	} `json:"_aws"`
+	Kind                   string
 	Tier                   string `json:"Tier"`
 	ModelID                string `json:"ModelId"`
+	ServiceTier            string
 	InputTokens            int
 	OutputTokens           int
+	CacheReadInputTokens   int
+	CacheWriteInputTokens  int
 	CostUSD                float64
 	LatencyMs              int64
 	Throttles              int
@@ -303,7 +307,13 @@ type emf struct {
 	Tenant                 string
 }
 
-func (e *env) metricLines() []emf {
+// metricLines are the job lines (Kind job) written so far.
+func (e *env) metricLines() []emf { return e.emfLines("job") }
+
+// callLines are the call lines (Kind call) written so far.
+func (e *env) callLines() []emf { return e.emfLines("call") }
+
+func (e *env) emfLines(kind string) []emf {
 	e.t.Helper()
 	var out []emf
 	for _, l := range e.metrics.Lines() {
@@ -311,7 +321,12 @@ func (e *env) metricLines() []emf {
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			e.t.Fatalf("metrics line %q: %v", l, err)
 		}
-		out = append(out, m)
+		if m.Kind == "" {
+			e.t.Fatalf("metrics line %q has no Kind", l)
+		}
+		if m.Kind == kind {
+			out = append(out, m)
+		}
 	}
 	return out
 }
@@ -352,4 +367,11 @@ func readJob(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// editModel changes one simulated model in place.
+func editModel(c *bedrocksim.Config, id string, f func(*bedrocksim.Model)) {
+	m := c.Models[id]
+	f(&m)
+	c.Models[id] = m
 }

@@ -126,6 +126,16 @@ func TestTasksEndToEnd(t *testing.T) {
 				m.InputTokens != r.Usage.InputTokens || m.CostUSD != r.Cost.TotalUSD || m.Tenant != job.Tenant() || m.Attempts != 1 {
 				t.Errorf("metrics line %+v does not match result %+v", m, r)
 			}
+			// One call, recorded in the result and in a call line.
+			calls := e.callLines()
+			if len(r.Calls) != 1 || len(calls) != 1 {
+				t.Fatalf("%d calls in the result, %d call lines; want 1 and 1", len(r.Calls), len(calls))
+			}
+			if c, l := r.Calls[0], calls[0]; c.ModelID != r.ModelID || c.ServiceTier != "default" || c.Usage != r.Usage ||
+				l.ModelID != r.ModelID || l.ServiceTier != "default" || l.InputTokens != r.Usage.InputTokens ||
+				l.OutputTokens != r.Usage.OutputTokens || l.CostUSD != r.Cost.TotalUSD || l.JobID != job.JobID {
+				t.Errorf("call %+v, call line %+v; want the result's model, usage and cost at the default service tier", c, l)
+			}
 			tt.check(t, job, r)
 			if tt.golden != "" {
 				checkGolden(t, tt.golden, e.rawResult(job.JobID))
@@ -151,7 +161,7 @@ func TestDuplicateDeliveryCallsTheModelOnce(t *testing.T) {
 	if again := e.rawResult("example-summarize-0001"); string(again) != string(first) {
 		t.Error("the redelivery changed the result object")
 	}
-	if n := len(e.metrics.Lines()); n != 1 {
+	if n := len(e.metricLines()); n != 1 {
 		t.Errorf("%d metrics lines, want 1 (one per job, not per delivery)", n)
 	}
 	if st := e.p.Stats(); st.Duplicates != 1 || st.Succeeded != 1 {
@@ -242,11 +252,11 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{
 		sim: func(c *bedrocksim.Config) {
-			m := c.Models[economyModel]
-			// Four calls in five fail; the seeded simulator makes the
-			// sequence the same on every run.
-			m.Faults = bedrocksim.Faults{ServiceUnavailable: 0.3, InternalError: 0.2, NotReady: 0.3}
-			c.Models[economyModel] = m
+			editModel(c, economyModel, func(m *bedrocksim.Model) {
+				// Four calls in five fail; the seeded simulator makes the
+				// sequence the same on every run.
+				m.Faults = bedrocksim.Faults{ServiceUnavailable: 0.3, InternalError: 0.2, NotReady: 0.3}
+			})
 		},
 		cfg: func(c *pipeline.Config) { c.Retry.MaxAttempts = 30 },
 	})
@@ -293,9 +303,9 @@ func TestRetriesExhaustedReleaseWithoutResult(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOpts{
 				sim: func(c *bedrocksim.Config) {
-					m := c.Models[economyModel]
-					m.Faults, m.RPM = tt.model.Faults, tt.model.RPM
-					c.Models[economyModel] = m
+					editModel(c, economyModel, func(m *bedrocksim.Model) {
+						m.Faults, m.RPM = tt.model.Faults, tt.model.RPM
+					})
 				},
 				// The env clock steps 5ms a reading: 50ms of snoozing is a
 				// few throttled calls, then the job is released.
@@ -331,7 +341,7 @@ func TestRetriesExhaustedReleaseWithoutResult(t *testing.T) {
 			if tt.throttle {
 				wantLines = 1 // the warm-up job's
 			}
-			if n := len(e.metrics.Lines()); n != wantLines {
+			if n := len(e.metricLines()); n != wantLines {
 				t.Errorf("%d metrics lines, want %d: a released job emits none", n, wantLines)
 			}
 			st := e.p.Stats()
@@ -355,9 +365,9 @@ func TestPermanentModelErrorsWriteFailedResults(t *testing.T) {
 		contains string
 	}{
 		{"model access not enabled", func(c *bedrocksim.Config) {
-			m := c.Models[economyModel]
-			m.Disabled = true
-			c.Models[economyModel] = m
+			editModel(c, economyModel, func(m *bedrocksim.Model) {
+				m.Disabled = true
+			})
 		}, nil, "access_denied", "enable model access for " + economyModel},
 		{"maxTokens above the model's limit", nil, func(c *tiering.Config) {
 			c.Tiers[0].MaxOutputTokens = 6000 // the simulated Nova Micro allows 5,000
@@ -685,9 +695,7 @@ func TestFailedEscalationKeepsTheFirstAnswer(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOpts{
 				sim: func(c *bedrocksim.Config) {
-					m := c.Models[standardModel]
-					tt.standard(&m)
-					c.Models[standardModel] = m
+					editModel(c, standardModel, tt.standard)
 				},
 				tiers: func(c *tiering.Config) { c.Tiers[0].MaxOutputTokens = 64 }, // economy answers stop at max_tokens
 				cfg:   func(c *pipeline.Config) { c.Retry.MaxAttempts = 2 },
@@ -734,9 +742,9 @@ func TestCallTimeoutReleases(t *testing.T) {
 	e := newEnv(t, envOpts{
 		sim: func(c *bedrocksim.Config) {
 			c.LatencyScale = 1
-			m := c.Models[economyModel]
-			m.Latency = bedrocksim.Latency{FirstToken: 5 * time.Second}
-			c.Models[economyModel] = m
+			editModel(c, economyModel, func(m *bedrocksim.Model) {
+				m.Latency = bedrocksim.Latency{FirstToken: 5 * time.Second}
+			})
 		},
 		cfg: func(c *pipeline.Config) {
 			c.CallTimeout = 50 * time.Millisecond
@@ -937,7 +945,13 @@ func TestExtractAnswerMatchesTheJobSchema(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, envOpts{})
+			// No tier constrains its answer here: the answers are the models'
+			// own, and tierq's check is what is tested.
+			e := newEnv(t, envOpts{tiers: func(c *tiering.Config) {
+				for i := range c.Tiers {
+					c.Tiers[i].StructuredOutputs = false
+				}
+			}})
 			id := "schema-" + strings.ReplaceAll(tt.name, " ", "-")
 			e.process(jobBody(t, jobv1.Job{JobID: id, Task: "extract", Text: doc, Schema: json.RawMessage(tt.schema)}))
 			r := e.result(id)
@@ -957,6 +971,56 @@ func TestExtractAnswerMatchesTheJobSchema(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A tier configured for structured outputs sends the job's schema as
+// outputConfig.textFormat: the economy model (Nova Micro, which does not
+// take it) answers a number as a string and escalates; the standard model
+// (Claude Haiku 4.5) is constrained to the schema and its answer matches.
+// A model that refuses structured outputs is called again without them,
+// once, and the call records why.
+func TestStructuredOutputs(t *testing.T) {
+	t.Parallel()
+	const doc = "Invoice 7.\nCustomer: Northwind\nTotal: $1,250.00\n"
+	schema := json.RawMessage(`{"type":"object","required":["customer","total"],"properties":{"customer":{"type":"string"},"total":{"type":"number"}}}`)
+	t.Run("constrained on the tier that takes it", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{})
+		e.process(jobBody(t, jobv1.Job{JobID: "structured", Task: "extract", Text: doc, Schema: schema}))
+		r := e.result("structured")
+		if r.Status != jobv1.StatusSucceeded || len(r.Calls) != 2 || len(r.Escalations) != 1 {
+			t.Fatalf("status %s, %d calls, escalations %+v (error %+v); want succeeded after one escalation", r.Status, len(r.Calls), r.Escalations, r.Error)
+		}
+		if r.Calls[0].StructuredOutput || !r.Calls[1].StructuredOutput || r.Calls[1].Fallback != "" {
+			t.Errorf("calls %+v; want only the standard call constrained, without fallback", r.Calls)
+		}
+		if r.Output.JSON == nil {
+			t.Errorf("output %+v, want parsed JSON", r.Output)
+		}
+	})
+	t.Run("refused, then sent without", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{
+			// The account's model does not take structured outputs, though
+			// the tiers file says it does.
+			sim: func(c *bedrocksim.Config) {
+				editModel(c, standardModel, func(m *bedrocksim.Model) {
+					m.StructuredOutputs = false
+				})
+			},
+			tiers: func(c *tiering.Config) { c.Tiers[0].StructuredOutputs = false },
+		})
+		// A schema the unconstrained answer matches, so nothing escalates.
+		loose := json.RawMessage(`{"type":"object","required":["customer","total"],"properties":{"customer":{"type":"string"},"total":{"type":"string"}}}`)
+		e.process(jobBody(t, jobv1.Job{JobID: "refused", Task: "extract", Text: doc, Schema: loose, TierOverride: "standard"}))
+		r := e.result("refused")
+		if len(r.Calls) != 1 || r.Attempts != 2 {
+			t.Fatalf("%d calls, %d attempts (status %s, error %+v); want one answered call after two attempts", len(r.Calls), r.Attempts, r.Status, r.Error)
+		}
+		if c := r.Calls[0]; c.StructuredOutput || !strings.Contains(c.Fallback, "structured output refused") {
+			t.Errorf("call %+v; want it sent without structured output, and the fallback recorded", c)
+		}
+	})
 }
 
 // An input bucket that is also the results bucket still never serves a

@@ -54,12 +54,21 @@ type emfMeta struct {
 	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
 }
 
+// Kinds of tierq's EMF lines, in their Kind property.
+const (
+	emfKindJob  = "job"
+	emfKindCall = "call"
+)
+
 // emfLine is one job's line. Field order is the JSON order: metadata,
 // dimensions, metrics, then properties (searchable in Logs Insights, not
-// metrics).
+// metrics). Its tokens and cost are the job's totals over every call, under
+// the Tier dimension; per-model figures are in the call lines.
 type emfLine struct {
-	AWS                    emfMeta `json:"_aws"`
-	Tier                   string  `json:"Tier"`
+	AWS  emfMeta `json:"_aws"`
+	Kind string  `json:"Kind"`
+	Tier string  `json:"Tier"`
+	// ModelID is the model of the answer (a property, not a dimension).
 	ModelID                string  `json:"ModelId"`
 	InputTokens            int     `json:"InputTokens"`
 	OutputTokens           int     `json:"OutputTokens"`
@@ -95,10 +104,11 @@ func newEMFLine(namespace string, r *jobv1.Result, m jobMetrics) emfLine {
 			Timestamp: r.Timings.FinishedAt.UnixMilli(),
 			CloudWatchMetrics: []emfDirective{{
 				Namespace:  namespace,
-				Dimensions: [][]string{{"Tier", "ModelId"}},
+				Dimensions: [][]string{{"Tier"}},
 				Metrics:    emfMetrics,
 			}},
 		},
+		Kind:                   emfKindJob,
 		Tier:                   tier,
 		ModelID:                model,
 		InputTokens:            r.Usage.InputTokens,
@@ -111,6 +121,69 @@ func newEMFLine(namespace string, r *jobv1.Result, m jobMetrics) emfLine {
 		JobID:                  r.JobID,
 		Status:                 r.Status,
 		Tenant:                 r.Metadata["tenant"],
+	}
+}
+
+// emfCallMetrics are the call lines' metrics: what each model spent, under
+// ModelId and ModelId+ServiceTier, so per-model sums and percentiles are
+// right however jobs escalate or spill over.
+var emfCallMetrics = []emfMetric{
+	{"InputTokens", "Count"},
+	{"OutputTokens", "Count"},
+	{"CacheReadInputTokens", "Count"},
+	{"CacheWriteInputTokens", "Count"},
+	{"CostUSD", "None"},
+	{"Throttles", "Count"},
+}
+
+// emfCallLine is one model call of a job: an answered call, or the
+// throttled attempts on a tier's model before the call spilled over (no
+// ServiceTier then, and no tokens).
+type emfCallLine struct {
+	AWS                   emfMeta `json:"_aws"`
+	Kind                  string  `json:"Kind"`
+	ModelID               string  `json:"ModelId"`
+	ServiceTier           string  `json:"ServiceTier,omitempty"`
+	InputTokens           int     `json:"InputTokens"`
+	OutputTokens          int     `json:"OutputTokens"`
+	CacheReadInputTokens  int     `json:"CacheReadInputTokens"`
+	CacheWriteInputTokens int     `json:"CacheWriteInputTokens"`
+	CostUSD               float64 `json:"CostUSD"`
+	Throttles             int     `json:"Throttles"`
+	Tier                  string  `json:"Tier"`
+	JobID                 string  `json:"JobId"`
+	Status                string  `json:"Status"`
+	Tenant                string  `json:"Tenant"`
+}
+
+func newEMFCallLine(namespace string, r *jobv1.Result, c jobv1.Call, status string) emfCallLine {
+	dims := [][]string{{"ModelId"}, {"ModelId", "ServiceTier"}}
+	if c.ServiceTier == "" {
+		dims = dims[:1]
+	}
+	return emfCallLine{
+		AWS: emfMeta{Timestamp: c.At.UnixMilli(), CloudWatchMetrics: []emfDirective{{
+			Namespace: namespace, Dimensions: dims, Metrics: emfCallMetrics}}},
+		Kind: emfKindCall, ModelID: c.ModelID, ServiceTier: c.ServiceTier,
+		InputTokens: c.Usage.InputTokens, OutputTokens: c.Usage.OutputTokens,
+		CacheReadInputTokens: c.Usage.CacheReadTokens, CacheWriteInputTokens: c.Usage.CacheWriteTokens,
+		CostUSD: tiering.RoundUSD(c.Cost.TotalUSD), Throttles: c.Throttles,
+		Tier: c.Tier, JobID: r.JobID, Status: status, Tenant: r.Metadata["tenant"],
+	}
+}
+
+// emitMetrics writes a job's call lines, then its job line, under status.
+// A failed write loses lines, not the job.
+func (p *Pipeline) emitMetrics(j *job, r *jobv1.Result, status string) {
+	var errs []error
+	for _, c := range r.Calls {
+		errs = append(errs, p.emf.writeJSON(newEMFCallLine(p.cfg.MetricsNamespace, r, c, status), "a call of job "+r.JobID))
+	}
+	line := newEMFLine(p.cfg.MetricsNamespace, r, j.m)
+	line.Status = status
+	errs = append(errs, p.emf.write(line))
+	if err := errors.Join(errs...); err != nil {
+		j.log.Error("metrics line lost", "error", err)
 	}
 }
 

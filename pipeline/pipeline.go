@@ -157,6 +157,14 @@ type job struct {
 	// spill is set by converse when the job's latest model call moved to
 	// its tier's fallback model; nil otherwise.
 	spill *jobv1.Spillover
+	// fallback is set by converse when the model refused an optional
+	// feature of the latest call (a service tier, structured output) and
+	// the call went again without it: what was left out and why.
+	fallback string
+	// throttledOn counts the latest call's throttled attempts per model.
+	throttledOn map[string]int
+	// answeredAt is when the latest call was answered.
+	answeredAt time.Time
 	// outSchema is an extract job's compiled schema, which the answer must
 	// match; nil for other jobs.
 	outSchema *jsonschema.Schema
@@ -324,8 +332,10 @@ func (p *Pipeline) run(ctx context.Context, j *job) error {
 		r.Tier, r.ModelID, r.Spillover = tier.Name, c.model, c.spill
 		r.Output = &jobv1.Output{Text: c.text}
 		r.StopReason = c.stopReason
-		r.Usage = addUsage(r.Usage, c.usage)
-		r.Cost = r.Cost.Add(tier.Prices.Cost(c.usage))
+		r.ServiceTier = c.record.ServiceTier
+		r.Calls = append(r.Calls, c.record)
+		r.Usage = r.Usage.Add(c.usage)
+		r.Cost = r.Cost.Add(c.record.Cost)
 		r.Guardrail = mergeGuardrail(r.Guardrail, c.guard)
 		if c.guard != nil && c.guard.Action != jobv1.GuardrailNone {
 			j.m.interventions++
@@ -446,6 +456,8 @@ type callResult struct {
 	stopReason string
 	usage      tiering.Usage
 	guard      *jobv1.GuardrailOutcome
+	// record is the call for the result's calls, priced.
+	record jobv1.Call
 }
 
 // call makes one model call for the job on tier, with retries.
@@ -459,7 +471,44 @@ func (p *Pipeline) call(ctx context.Context, j *job, tier tiering.Tier, doc stri
 	if c.spill != nil {
 		c.model = c.spill.To
 	}
+	if a.servedTier == "" {
+		a.servedTier = tiering.ServiceTierDefault
+	}
+	// Priced at what served it: the model that answered (a fallback has
+	// its own prices) and the service tier Bedrock reports.
+	prices, priced := tier.CallPrices(c.model, a.servedTier)
+	if !priced {
+		j.log.Warn("call served at a service tier the tiers file does not price; priced at default", "tier", tier.Name,
+			"model_id", c.model, "service_tier", a.servedTier)
+	}
+	c.record = jobv1.Call{At: j.answeredAt.UTC(), Tier: tier.Name, ModelID: c.model, ServiceTier: a.servedTier,
+		RequestedServiceTier: tier.RequestedServiceTier(), StructuredOutput: a.structured, Fallback: j.fallback,
+		Throttles: j.throttledOn[c.model], Usage: a.usage, Cost: prices.Cost(a.usage)}
 	return c, nil
+}
+
+// dropRefused takes out of a refused request the optional features the
+// refusal names (by Bedrock's message, which is all it says), or all of
+// them when it names none.
+func dropRefused(req request, msg string) (request, []string) {
+	lower := strings.ToLower(msg)
+	names := map[string][]string{
+		featureServiceTier: {"service tier", "servicetier", "service_tier"},
+		featureStructured:  {"outputconfig", "output config", "textformat", "structured output", "json_schema", "schema"},
+	}
+	var named []string
+	for _, f := range req.features() {
+		if slices.ContainsFunc(names[f], func(k string) bool { return strings.Contains(lower, k) }) {
+			named = append(named, f)
+		}
+	}
+	if len(named) == 0 {
+		named = req.features()
+	}
+	for _, f := range named {
+		req = req.withoutFeature(f)
+	}
+	return req, named
 }
 
 // converse calls the model, retrying transient errors in-process with
@@ -478,7 +527,7 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 	pol := callPolicy{maxAttempts: p.cfg.Retry.MaxAttempts, maxSnooze: p.cfg.Retry.MaxSnooze,
 		fallback: tier.HasFallback(), spillAfter: tier.SpilloverDelay()}
 	model := tier.ModelID
-	j.spill = nil
+	j.spill, j.fallback, j.throttledOn = nil, "", map[string]int{}
 	errWaits, snoozeWaits := p.backoff(), p.backoff()
 	var st callState
 	for calls := 1; ; calls++ {
@@ -488,11 +537,13 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 		}
 		t0 := p.now()
 		out, err := p.model.Call(ctx, req, tier.Guardrail)
-		j.modelTime += p.now().Sub(t0)
+		t1 := p.now()
+		j.modelTime += t1.Sub(t0)
 		j.r.Attempts++
 		p.stats.attempts.Add(1)
 		if err == nil {
 			permit.Release(limiter.Success)
+			j.answeredAt = t1
 			return out, nil
 		}
 		last := modelFailure(err)
@@ -500,6 +551,17 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 		switch {
 		case ctx.Err() != nil:
 			return modelAnswer{}, worker.ReleaseAfter(fmt.Errorf("call %s: stopped: %w", model, context.Cause(ctx)), 0)
+		case last.kind == kindPermanent && last.code == jobv1.CodeModelRejected && j.fallback == "" && len(req.features()) > 0:
+			// A model that does not take a service tier or structured
+			// outputs says so with a ValidationException. The job does not
+			// need either: it goes again at once without what was refused,
+			// once, and the result says so.
+			var dropped []string
+			req, dropped = dropRefused(req, last.msg)
+			j.fallback = fmt.Sprintf("%s refused, sent without: %s", strings.Join(dropped, " and "), last.msg)
+			j.log.Warn("model refused an optional request feature; calling again without it", "tier", tier.Name,
+				"model_id", model, "dropped", strings.Join(dropped, ", "), "error_code", last.code)
+			continue
 		case last.kind == kindPermanent:
 			return modelAnswer{}, &failure{code: last.code, msg: last.msg, err: err}
 		case !last.transient():
@@ -507,6 +569,7 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 		}
 		throttled := last.kind == kindThrottle
 		if throttled {
+			j.throttledOn[model]++
 			j.m.throttles++
 			p.stats.throttles.Add(1)
 		}
@@ -523,6 +586,8 @@ func (p *Pipeline) converse(ctx context.Context, j *job, tier tiering.Tier, req 
 		case step == stepSpill:
 			throttledFor := now.Sub(st.firstThrottle)
 			j.spill = &jobv1.Spillover{From: model, To: tier.FallbackModelID, After: throttledFor.Milliseconds()}
+			// The throttled attempts stay on the model that refused them.
+			j.r.Calls = append(j.r.Calls, jobv1.Call{At: now.UTC(), Tier: tier.Name, ModelID: model, Throttles: j.throttledOn[model]})
 			j.log.Info("model throttled; spilling over to the tier's fallback model", "tier", tier.Name,
 				"from", model, "to", tier.FallbackModelID, "throttled_for", throttledFor.String(), "throttles", st.throttles)
 			model, req = tier.FallbackModelID, req.withModel(tier.FallbackModelID)
@@ -657,9 +722,7 @@ func (p *Pipeline) finish(ctx context.Context, j *job, key string) error {
 			"attempts", r.Attempts, "cost_usd", r.Cost.TotalUSD, "status", r.Status)
 		return nil
 	}
-	if err := p.emf.write(newEMFLine(p.cfg.MetricsNamespace, r, j.m)); err != nil {
-		j.log.Error("metrics line lost", "error", err)
-	}
+	p.emitMetrics(j, r, r.Status)
 	p.stats.count(r.Status)
 	attrs := []any{"status", r.Status, "tier", r.Tier, "model_id", r.ModelID, "attempts", r.Attempts,
 		"throttles", j.m.throttles, "escalations", len(r.Escalations), "cost_usd", r.Cost.TotalUSD, "total_ms", r.Timings.TotalMs}
@@ -684,11 +747,7 @@ func (p *Pipeline) emitUnrecorded(j *job, status string) {
 		r.Timings.TotalMs = max(fin.Sub(r.Timings.StartedAt).Milliseconds(), 0)
 		r.Timings.ModelMs = j.modelTime.Milliseconds()
 	}
-	line := newEMFLine(p.cfg.MetricsNamespace, &r, j.m)
-	line.Status = status
-	if err := p.emf.write(line); err != nil {
-		j.log.Error("metrics line lost", "error", err)
-	}
+	p.emitMetrics(j, &r, status)
 }
 
 // releaseDelayText says in a log line when a released job comes back: a

@@ -72,7 +72,7 @@ func TestCostSumsAcrossEscalation(t *testing.T) {
 	std, _ := tiers.Tier("standard")
 	u1 := tiering.Usage{InputTokens: 100, OutputTokens: 4096, GuardrailUnits: tiering.GuardrailUnits{Content: 1, Topics: 2, SensitiveInfo: 2}}
 	u2 := tiering.Usage{InputTokens: 120, OutputTokens: 300, GuardrailUnits: tiering.GuardrailUnits{Content: 1, Topics: 2, SensitiveInfo: 3}}
-	if want := addUsage(u1, u2); r.Usage != want {
+	if want := u1.Add(u2); r.Usage != want {
 		t.Errorf("usage %+v, want %+v", r.Usage, want)
 	}
 	if want := eco.Prices.Cost(u1).Add(std.Prices.Cost(u2)); !testenv.SameCost(r.Cost, want) {
@@ -87,7 +87,7 @@ func TestCostSumsAcrossEscalation(t *testing.T) {
 	if len(r.Escalations) != 1 || r.Escalations[0] != (jobv1.Escalation{FromTier: "economy", ToTier: "standard", Reason: "answer stopped at max_tokens on tier economy; retrying on standard"}) {
 		t.Errorf("escalations = %+v", r.Escalations)
 	}
-	if r.Guardrail.TextUnits != addUnits(u1.GuardrailUnits, u2.GuardrailUnits) {
+	if r.Guardrail.TextUnits != u1.GuardrailUnits.Add(u2.GuardrailUnits) {
 		t.Errorf("guardrail units %+v, want both calls'", r.Guardrail.TextUnits)
 	}
 	// Each call carried its tier's maxTokens and told the SDK not to retry.
@@ -337,10 +337,17 @@ func TestResultWriteFailureReleases(t *testing.T) {
 	}
 	// The answer was paid for and no result says so: one metrics line,
 	// marked released, records the call.
-	line := u.metrics.String()
-	if strings.Count(line, "\n") != 1 || !strings.Contains(line, `"Status":"released"`) || !strings.Contains(line, `"Attempts":1`) ||
-		strings.Contains(line, `"CostUSD":0,`) {
-		t.Errorf("metrics %q, want one released line with the paid call", line)
+	lines := strings.Split(strings.TrimSpace(u.metrics.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"Kind":"call"`) || !strings.Contains(lines[1], `"Kind":"job"`) {
+		t.Fatalf("metrics %q, want a call line and a job line", lines)
+	}
+	for _, line := range lines {
+		if !strings.Contains(line, `"Status":"released"`) || strings.Contains(line, `"CostUSD":0,`) {
+			t.Errorf("metrics line %q, want it marked released with the paid call's cost", line)
+		}
+	}
+	if !strings.Contains(lines[1], `"Attempts":1`) {
+		t.Errorf("job line %q, want 1 attempt", lines[1])
 	}
 }
 

@@ -20,6 +20,40 @@ type request struct {
 	reserve int
 }
 
+// Optional request features a model may refuse with a ValidationException
+// (see withoutFeature): the request then goes again once without it.
+const (
+	featureServiceTier = "service tier"
+	featureStructured  = "structured output"
+)
+
+// features lists the optional features the request carries, in the order
+// they are given up.
+func (r request) features() []string {
+	var fs []string
+	if r.in.ServiceTier != nil {
+		fs = append(fs, featureServiceTier)
+	}
+	if r.in.OutputConfig != nil {
+		fs = append(fs, featureStructured)
+	}
+	return fs
+}
+
+// withoutFeature is the same request without one optional feature. Like
+// withModel it copies the input.
+func (r request) withoutFeature(f string) request {
+	in := *r.in
+	switch f {
+	case featureServiceTier:
+		in.ServiceTier = nil
+	case featureStructured:
+		in.OutputConfig = nil
+	}
+	r.in = &in
+	return r
+}
+
 // withModel is the same request sent to another model ID. The input is
 // copied, not changed: it may already have been handed to the SDK (and to
 // test fakes that keep it).
@@ -72,6 +106,33 @@ func buildRequest(job jobv1.Job, tier tiering.Tier, doc string) request {
 		System:   []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: system}},
 		Messages: []types.Message{{Role: types.ConversationRoleUser, Content: content}},
 	}
+	if tiering.CachedPrefixTokens(tier, job.Task) > 0 {
+		// The system prompt is tierq's own and the same for every job of
+		// the task on the tier: the prefix worth caching. It is the only
+		// cache point, so the TTL order Bedrock requires (tools, then
+		// system, then messages, never increasing) holds.
+		ttl := types.CacheTTLFiveMinutes
+		if tier.PromptCache.TTL == tiering.CacheTTL1h {
+			ttl = types.CacheTTLOneHour
+		}
+		in.System = append(in.System, &types.SystemContentBlockMemberCachePoint{
+			Value: types.CachePointBlock{Type: types.CachePointTypeDefault, Ttl: ttl}})
+	}
+	if st := tier.RequestedServiceTier(); st != "" {
+		in.ServiceTier = &types.ServiceTier{Type: types.ServiceTierType(st)}
+	}
+	if job.Task == jobv1.TaskExtract && len(job.Schema) > 0 && tier.StructuredOutputs {
+		// Constrained decoding to the job's schema. The answer still comes
+		// back as text, so the guardrail evaluates it and tierq validates it
+		// as it does any extract answer.
+		in.OutputConfig = &types.OutputConfig{TextFormat: &types.OutputFormat{
+			Type: types.OutputFormatTypeJsonSchema,
+			Structure: &types.OutputFormatStructureMemberJsonSchema{Value: types.JsonSchemaDefinition{
+				Schema: aws.String(string(job.Schema)),
+				Name:   aws.String("extraction"),
+			}},
+		}}
+	}
 	if g := tier.Guardrail; guarded {
 		in.GuardrailConfig = &types.GuardrailConfiguration{
 			GuardrailIdentifier: aws.String(g.ID),
@@ -114,6 +175,14 @@ func callUsage(out *bedrockruntime.ConverseOutput, g *jobv1.GuardrailOutcome) ti
 		u.OutputTokens = int(deref(t.OutputTokens))
 		u.CacheReadTokens = int(deref(t.CacheReadInputTokens))
 		u.CacheWriteTokens = int(deref(t.CacheWriteInputTokens))
+		// cacheDetails splits the writes by TTL, which are priced apart;
+		// without it every write is taken as a 5-minute one.
+		for _, d := range t.CacheDetails {
+			if d.Ttl == types.CacheTTLOneHour {
+				u.CacheWrite1hTokens += int(deref(d.InputTokens))
+			}
+		}
+		u.CacheWrite1hTokens = min(u.CacheWrite1hTokens, u.CacheWriteTokens)
 	}
 	if g != nil {
 		u.GuardrailUnits = g.TextUnits
@@ -123,3 +192,12 @@ func callUsage(out *bedrockruntime.ConverseOutput, g *jobv1.GuardrailOutcome) ti
 
 // modelOf is the model a request goes to, for messages.
 func modelOf(r request) string { return aws.ToString(r.in.ModelId) }
+
+// servedTier is the service tier Bedrock says served the call; default
+// when it says none.
+func servedTier(out *bedrockruntime.ConverseOutput) string {
+	if out.ServiceTier == nil || out.ServiceTier.Type == "" {
+		return tiering.ServiceTierDefault
+	}
+	return string(out.ServiceTier.Type)
+}

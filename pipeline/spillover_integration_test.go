@@ -47,6 +47,10 @@ func TestSpilloverOnTheSimulator(t *testing.T) {
 		// three times: the third throttle, 30ms after the first, moves it.
 		tiers: func(c *tiering.Config) {
 			c.Tiers[2].FallbackModelID, c.Tiers[2].SpilloverAfter = premiumGlobal, 20*time.Millisecond
+			// The global profile's own list price, 10% below the regional one.
+			g := c.Tiers[2].Prices
+			g.InputPerMTok, g.OutputPerMTok = 3.00, 15.00
+			c.Tiers[2].FallbackPrices = &g
 		},
 	})
 	e.process(jobBody(t, jobv1.Job{JobID: "warm-up", Task: "summarize", TierOverride: "premium", Text: "Use up the one request."}))
@@ -82,12 +86,33 @@ func TestSpilloverOnTheSimulator(t *testing.T) {
 	if got := e.lim.count(limiter.Dropped); int64(got) != throttled {
 		t.Errorf("limiter told %d drops, want %d", got, throttled)
 	}
-	// The answer is billed at premium prices: the fallback is the same model.
+	// The answer is billed at the global profile's prices, not the tier
+	// model's: one model ID, one price.
 	premium, _ := e.cfg.Tiers.Tier("premium")
 	st := e.sim.Stats().Models[premiumGlobal]
 	if int64(r.Usage.InputTokens) != st.InputTokens || int64(r.Usage.OutputTokens) != st.OutputTokens ||
-		!testenv.SameCost(r.Cost, premium.Prices.Cost(r.Usage)) {
-		t.Errorf("usage %+v cost %+v, want the global profile's tokens at premium prices", r.Usage, r.Cost)
+		!testenv.SameCost(r.Cost, premium.FallbackPrices.Cost(r.Usage)) || testenv.SameCost(r.Cost, premium.Prices.Cost(r.Usage)) {
+		t.Errorf("usage %+v cost %+v, want the global profile's tokens at the global profile's prices", r.Usage, r.Cost)
+	}
+	// Call lines put the throttles on the regional model and the tokens on
+	// the global one.
+	var onRegional, onGlobal int
+	for _, l := range e.callLines() {
+		if l.JobID != "example-spillover-0001" {
+			continue
+		}
+		switch l.ModelID {
+		case premiumModel:
+			onRegional += l.Throttles
+			if l.InputTokens != 0 || l.ServiceTier != "" {
+				t.Errorf("regional call line %+v, want throttles only", l)
+			}
+		case premiumGlobal:
+			onGlobal += l.InputTokens
+		}
+	}
+	if int64(onRegional) != throttled || onGlobal != r.Usage.InputTokens {
+		t.Errorf("call lines: %d throttles on %s, %d input tokens on %s; want %d and %d", onRegional, premiumModel, onGlobal, premiumGlobal, throttled, r.Usage.InputTokens)
 	}
 	lines := e.metricLines()
 	if m := lines[len(lines)-1]; m.JobID != "example-spillover-0001" || m.ModelID != premiumGlobal || m.Tier != "premium" ||
@@ -139,9 +164,9 @@ func TestResultSchemaChecksSpillover(t *testing.T) {
 func TestNoSpilloverWithTheDefaultTiers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{sim: func(c *bedrocksim.Config) {
-		m := c.Models[economyModel]
-		m.RPM = 1
-		c.Models[economyModel] = m
+		editModel(c, economyModel, func(m *bedrocksim.Model) {
+			m.RPM = 1
+		})
 		c.Now = func() time.Time { return t0 }
 	}, cfg: func(c *pipeline.Config) { c.Retry.MaxSnooze = 50 * time.Millisecond }})
 	e.process(jobBody(t, jobv1.Job{JobID: "warm-up", Task: "summarize", Text: "Use up the one request."}))

@@ -37,7 +37,7 @@ var (
 
 // withFallback gives the economy tier a fallback model.
 func withFallback(c *Config) {
-	c.Tiers.Tiers[0].FallbackModelID = ecoFallback
+	spillTo(&c.Tiers.Tiers[0], ecoFallback)
 	c.Tiers.Tiers[0].SpilloverAfter = spillDelay
 }
 
@@ -159,7 +159,7 @@ func TestNoSpillover(t *testing.T) {
 	}{
 		{"no fallback configured", nil, 2 * spillThrottles},
 		{"throttled for less than the delay", withFallback, spillThrottles - 1},
-		{"delay defaulted to 30s", func(c *Config) { c.Tiers.Tiers[0].FallbackModelID = ecoFallback }, 2 * spillThrottles},
+		{"delay defaulted to 30s", func(c *Config) { spillTo(&c.Tiers.Tiers[0], ecoFallback) }, 2 * spillThrottles},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -266,7 +266,8 @@ func TestSpilloverAndEscalation(t *testing.T) {
 			t.Parallel()
 			u := newUnit(t, tt.replies, func(c *Config) {
 				withFallback(c)
-				c.Tiers.Tiers[1].FallbackModelID, c.Tiers.Tiers[1].SpilloverAfter = "global.std", spillDelay
+				spillTo(&c.Tiers.Tiers[1], "global.std")
+				c.Tiers.Tiers[1].SpilloverAfter = spillDelay
 			})
 			u.process(t, msg(t, jobv1.Job{Task: "summarize", Text: shortDoc}))
 			r := u.result(t, "j1")
@@ -283,4 +284,12 @@ func TestSpilloverAndEscalation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// spillTo gives a tier a fallback model, priced like the tier's own (a
+// global. profile must be priced: the figures here do not matter).
+func spillTo(t *tiering.Tier, model string) {
+	t.FallbackModelID = model
+	p := t.Prices
+	t.FallbackPrices = &p
 }

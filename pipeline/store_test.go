@@ -94,7 +94,7 @@ func TestWriteResultRecognisesItsOwnLostWrite(t *testing.T) {
 	if u.store.puts != 2 {
 		t.Errorf("%d PutObject calls, want 2", u.store.puts)
 	}
-	if st := u.p.Stats(); st.Succeeded != 1 || st.Duplicates != 0 || strings.Count(u.metrics.String(), "\n") != 1 {
+	if st := u.p.Stats(); st.Succeeded != 1 || st.Duplicates != 0 || strings.Count(u.metrics.String(), `"Kind":"job"`) != 1 {
 		t.Errorf("stats %+v, metrics %q; want one succeeded job with its metrics line", st, u.metrics)
 	}
 	// Another delivery's result, found after a failed attempt, stays theirs.

@@ -166,6 +166,14 @@ func (s *CloudWatchSource) Series(ctx context.Context) (*Data, error) {
 		}
 	}
 	d.Warnings = append(d.Warnings, slices.Sorted(maps.Keys(warn))...)
+	// A minute with tokens or invocations is active, for the edge checks.
+	for _, mins := range b.minutes {
+		for k, m := range mins {
+			if m.Tokens() > 0 || m.Requests > 0 {
+				b.records[k] = max(b.records[k], 1)
+			}
+		}
+	}
 	return b.build(d, start, end), nil
 }
 

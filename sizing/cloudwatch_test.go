@@ -107,7 +107,7 @@ func TestCloudWatchSource(t *testing.T) {
 		messages: []types.MessageData{{Code: aws.String("MaxQueryTimeRangeExceed"), Value: aws.String("range trimmed")}},
 	}
 	src := &sizing.CloudWatchSource{
-		Client: fake, ModelIDs: []string{haiku, "mystery", haiku}, Tiers: tiering.Default(),
+		Client: fake, ModelIDs: []string{haiku, "mystery", haiku}, Tiers: pinnedTiers(),
 		Start: cwNow.Add(-20 * 24 * time.Hour), End: cwNow, Now: func() time.Time { return cwNow },
 	}
 	d, err := src.Series(t.Context())
@@ -192,9 +192,18 @@ func TestCloudWatchSource(t *testing.T) {
 	}
 
 	// The report carries the coarse-data caveat and the estimated quota.
-	rep, err := sizing.Analyze(d, sizing.DefaultConfig(tiering.Default()))
+	rep, err := sizing.Analyze(d, sizing.DefaultConfig(pinnedTiers()))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// 5 active minutes on 2026-11-05, then none for 15 days, then 2 on
+	// 2026-11-20: in a file that would strand the later ones, but a
+	// CloudWatch window is the one asked for, and no edge of it is empty
+	// for 7 days (first data a day in, last 4 days before the end).
+	for _, w := range rep.Warnings {
+		if strings.Contains(w, "active minute") {
+			t.Errorf("warning %q, want no edge warning for this CloudWatch window", w)
+		}
 	}
 	for _, m := range rep.Models {
 		if m.ModelID != haiku {
@@ -205,6 +214,14 @@ func TestCloudWatchSource(t *testing.T) {
 		}
 		if !strings.Contains(strings.Join(m.Notes, "\n"), "5 days of the window came from 5-minute or hourly CloudWatch data") {
 			t.Errorf("notes %q lack the coarse-data caveat", m.Notes)
+		}
+		// Throttles from CloudWatch are named by their metric.
+		const metric = "1 of 28,800 minutes were throttled (CloudWatch InvocationThrottles, which counts SDK retries too)"
+		if m.Burst == nil || !strings.Contains(m.Burst.Headline, metric) {
+			t.Errorf("burst advice %+v, want the headline to say %q", m.Burst, metric)
+		}
+		if m.Quota == nil || m.Quota.RequestsAre != "invocations" || !strings.Contains(strings.Join(m.Quota.Notes, "\n"), "InvocationThrottles") {
+			t.Errorf("quota figures %+v, want requests counted as invocations and InvocationThrottles named", m.Quota)
 		}
 	}
 }
@@ -218,7 +235,7 @@ func TestCloudWatchHourlyAndChunks(t *testing.T) {
 		models[i] = fmt.Sprintf("model-%03d", i)
 	}
 	src := &sizing.CloudWatchSource{
-		Client: fake, ModelIDs: models, Tiers: tiering.Default(),
+		Client: fake, ModelIDs: models, Tiers: pinnedTiers(),
 		Start: cwNow.Add(-100 * 24 * time.Hour), End: cwNow, Now: func() time.Time { return cwNow },
 	}
 	if _, err := src.Series(t.Context()); err != nil {
@@ -243,7 +260,7 @@ func TestCloudWatchHourlyAndChunks(t *testing.T) {
 func TestCloudWatchErrors(t *testing.T) {
 	t.Parallel()
 	base := func(f *fakeCloudWatch) *sizing.CloudWatchSource {
-		return &sizing.CloudWatchSource{Client: f, ModelIDs: []string{haiku}, Tiers: tiering.Default(),
+		return &sizing.CloudWatchSource{Client: f, ModelIDs: []string{haiku}, Tiers: pinnedTiers(),
 			Start: cwNow.Add(-time.Hour), End: cwNow, Now: func() time.Time { return cwNow }}
 	}
 	tests := []struct {
@@ -325,5 +342,41 @@ func TestCloudWatchSourceKumo(t *testing.T) {
 	// 40,000 × $1/M + 4,000 × $5/M = 0.04 + 0.02, priced from provisioned.on_demand.
 	if sum.InputTokens != 40000 || sum.OutputTokens != 4000 || sum.Requests != 8 || !near(sum.CostUSD, 0.06) || throttled != 1 {
 		t.Errorf("totals %+v with %d throttled minutes; want 40,000 in, 4,000 out, 8 requests, $0.06, 1", sum, throttled)
+	}
+}
+
+// TestCloudWatchEmptyEdges: a CloudWatch window whose first 9.9 days and
+// last 8.5 days have no data says so, with the --start and --end that
+// leave them out: they would count as quiet minutes.
+func TestCloudWatchEmptyEdges(t *testing.T) {
+	t.Parallel()
+	// Window 2026-11-04 12:00 to 2026-11-24 12:00 (now). Data only at
+	// 2026-11-14 10:00 and 2026-11-16 00:00 (1-minute data: within 15 days).
+	fake := &fakeCloudWatch{data: map[seriesKey][]point{
+		{haiku, "InputTokenCount", 60}: {
+			{time.Date(2026, 11, 14, 10, 0, 0, 0, time.UTC), 1000},
+			{time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC), 1000},
+		},
+	}}
+	src := &sizing.CloudWatchSource{
+		Client: fake, ModelIDs: []string{haiku}, Tiers: pinnedTiers(),
+		Start: cwNow.Add(-20 * 24 * time.Hour), End: cwNow, Now: func() time.Time { return cwNow },
+	}
+	rep, err := sizing.Build(t.Context(), src, sizing.DefaultConfig(pinnedTiers()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Lead: 11-04 12:00 to 11-14 10:00 = 9 days 22 h = 9.9 days (never
+	// rounded up). Tail: 11-16 00:00 to 11-24 11:59 = 8 days 11 h 59 min
+	// = 8.49 days → 8.5.
+	want := []string{
+		"no active minutes in the window's first 9.9 days (2026-11-04T12:00:00Z to 2026-11-14T10:00:00Z): they count as quiet minutes in every percentile and per-day cost; pass --start 2026-11-14 to leave them out",
+		"no active minutes in the window's last 8.5 days (after 2026-11-16T00:00:00Z): they count as quiet minutes in every percentile and per-day cost; pass --end 2026-11-17 to leave them out",
+	}
+	got := strings.Join(rep.Warnings, "\n")
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("warnings lack %q:\n%s", w, got)
+		}
 	}
 }

@@ -51,6 +51,20 @@ type Data struct {
 	// Warnings are problems that did not stop the read (skipped lines,
 	// coarse CloudWatch data).
 	Warnings []string
+	// RecordNoun names one record of the source in edge warnings ("job
+	// line", "result"); empty for CloudWatch, whose minutes are counted.
+	RecordNoun string
+
+	// activity counts records per minute of the window, ascending, for
+	// the edge checks: job lines or results for files, minutes with
+	// invocations for CloudWatch.
+	activity []active
+}
+
+// active is a minute with records in it.
+type active struct {
+	minute int64 // unix minute
+	n      int
 }
 
 // Minutes is the number of minutes in the window.
@@ -73,6 +87,11 @@ type ModelSeries struct {
 	// CoarseMinutes counts minutes spread evenly from 5-minute or hourly
 	// CloudWatch data, which hides peaks shorter than the period.
 	CoarseMinutes int
+	// CallRecords and JobRecords say what the model's requests are: calls
+	// (per-call records), finished jobs (older records), or, with neither,
+	// CloudWatch invocations.
+	CallRecords bool
+	JobRecords  bool
 }
 
 // Minute is one minute of one model's usage. Figures are float64 because
@@ -80,8 +99,14 @@ type ModelSeries struct {
 type Minute struct {
 	InputTokens  float64 `json:"input_tokens"`
 	OutputTokens float64 `json:"output_tokens"`
-	// Requests are model invocations (CloudWatch) or finished jobs (EMF,
-	// results).
+	// CacheWriteTokens are prompt-cache writes, which count against the
+	// TPM quota and a Reserved input reservation as input tokens do. Only
+	// per-call records and results carry them; old EMF job lines and
+	// CloudWatch do not.
+	CacheWriteTokens float64 `json:"cache_write_tokens,omitempty"`
+	// Requests are model invocations: answered calls (per-call records),
+	// CloudWatch Invocations, or finished jobs (records written before
+	// per-call attribution, where an escalated job counts once).
 	Requests  float64 `json:"requests"`
 	Throttles float64 `json:"throttles"`
 	// CostUSD is the on-demand model cost: input, output and cache tokens,
@@ -95,9 +120,14 @@ type Minute struct {
 // Tokens returns input plus output tokens.
 func (m Minute) Tokens() float64 { return m.InputTokens + m.OutputTokens }
 
+// QuotaInput returns the input side of quota and Reserved-tier use: input
+// tokens plus cache writes (cache reads do not count).
+func (m Minute) QuotaInput() float64 { return m.InputTokens + m.CacheWriteTokens }
+
 func (m *Minute) add(o Minute) {
 	m.InputTokens += o.InputTokens
 	m.OutputTokens += o.OutputTokens
+	m.CacheWriteTokens += o.CacheWriteTokens
 	m.Requests += o.Requests
 	m.Throttles += o.Throttles
 	m.CostUSD += o.CostUSD
@@ -106,7 +136,7 @@ func (m *Minute) add(o Minute) {
 
 func (m Minute) scale(f float64) Minute {
 	return Minute{
-		InputTokens: m.InputTokens * f, OutputTokens: m.OutputTokens * f, Requests: m.Requests * f,
+		InputTokens: m.InputTokens * f, OutputTokens: m.OutputTokens * f, CacheWriteTokens: m.CacheWriteTokens * f, Requests: m.Requests * f,
 		Throttles: m.Throttles * f, CostUSD: m.CostUSD * f, EstimatedTPM: m.EstimatedTPM * f,
 	}
 }
@@ -148,13 +178,19 @@ type JobTotals struct {
 
 func (t *JobTotals) add(j job) {
 	t.Jobs++
-	t.InputTokens += j.InputTokens
-	t.OutputTokens += j.OutputTokens
-	t.ModelCostUSD += j.ModelCostUSD
-	if !j.Priced {
+	t.addCall(j)
+}
+
+// addCall adds one model call of a job counted elsewhere: its tokens and
+// costs, not a job.
+func (t *JobTotals) addCall(c job) {
+	t.InputTokens += c.InputTokens
+	t.OutputTokens += c.OutputTokens
+	t.ModelCostUSD += c.ModelCostUSD
+	if !c.Priced {
 		t.Unpriced++
 	}
-	t.RecordedCostUSD += j.RecordedCostUSD
+	t.RecordedCostUSD += c.RecordedCostUSD
 }
 
 // noModel is the Tier and ModelId the pipeline writes for a job that failed
@@ -166,13 +202,14 @@ type builder struct {
 	minutes map[string]map[int64]Minute // model → unix minute → usage
 	models  map[string]*ModelSeries     // flags per model
 	totals  map[[2]string]*JobTotals    // by tier and tenant
+	records map[int64]int               // job records per unix minute
 	first   int64                       // unix minutes; valid when seen
 	last    int64
 	seen    bool
 }
 
 func newBuilder() *builder {
-	return &builder{minutes: map[string]map[int64]Minute{}, models: map[string]*ModelSeries{}, totals: map[[2]string]*JobTotals{}}
+	return &builder{minutes: map[string]map[int64]Minute{}, models: map[string]*ModelSeries{}, totals: map[[2]string]*JobTotals{}, records: map[int64]int{}}
 }
 
 // model returns the flags of a model, creating them priced and with known
@@ -213,13 +250,25 @@ func (b *builder) add(model string, t time.Time, m Minute) {
 
 func (b *builder) job(j job) {
 	b.touch(j.Time)
-	k := [2]string{j.Tier, j.Tenant}
+	b.records[unixMinute(j.Time)]++
+	b.total(j.Tier, j.Tenant).add(j)
+}
+
+// call adds a model call's tokens and costs to its tier and tenant's
+// totals; the job it belongs to is counted by job.
+func (b *builder) call(c job) {
+	b.touch(c.Time)
+	b.total(c.Tier, c.Tenant).addCall(c)
+}
+
+func (b *builder) total(tier, tenant string) *JobTotals {
+	k := [2]string{tier, tenant}
 	t, ok := b.totals[k]
 	if !ok {
-		t = &JobTotals{Tier: j.Tier, Tenant: j.Tenant}
+		t = &JobTotals{Tier: tier, Tenant: tenant}
 		b.totals[k] = t
 	}
-	t.add(j)
+	return t
 }
 
 // build densifies the series over [start, end); zero times take the span of
@@ -268,6 +317,11 @@ func (b *builder) build(d *Data, start, end time.Time) *Data {
 	}) {
 		d.Totals = append(d.Totals, *b.totals[k])
 	}
+	for _, k := range slices.Sorted(maps.Keys(b.records)) {
+		if i := k - first; i >= 0 && i < int64(n) {
+			d.activity = append(d.activity, active{k, b.records[k]})
+		}
+	}
 	return d
 }
 
@@ -276,6 +330,16 @@ func (b *builder) build(d *Data, start, end time.Time) *Data {
 // use. The record's tier is tried first, so a tier whose model shares an ID
 // with another tier still prices its own jobs.
 func priceTokens(tiers *tiering.Config, tier, model string, in, out float64) (usd float64, ok bool) {
+	return priceUsage(tiers, tier, model, tiering.Usage{InputTokens: int(math.Round(in)), OutputTokens: int(math.Round(out))})
+}
+
+// priceUsage prices a call's usage, cache tokens included, without its
+// guardrail units: sizing's costs are model tokens only. Every call is
+// priced at the model's Standard (default service tier) prices, whatever
+// tier served it, because that is what the commitments are compared with
+// and what Reserved overflow is billed at; the recorded cost says what was
+// paid.
+func priceUsage(tiers *tiering.Config, tier, model string, u tiering.Usage) (usd float64, ok bool) {
 	prices, ok := tiers.ModelPrices(model)
 	if t, found := tiers.Tier(tier); found && t.ModelID == model {
 		prices, ok = t.Prices, true
@@ -283,6 +347,61 @@ func priceTokens(tiers *tiering.Config, tier, model string, in, out float64) (us
 	if !ok {
 		return 0, false
 	}
-	u := tiering.Usage{InputTokens: int(math.Round(in)), OutputTokens: int(math.Round(out))}
+	u.GuardrailUnits = tiering.GuardrailUnits{}
 	return prices.Cost(u).TotalUSD, true
+}
+
+// call is one model call of a job, as a per-call record gives it (an EMF
+// call line or a result's calls entry).
+type call struct {
+	Time         time.Time
+	Tier, Tenant string
+	ModelID      string
+	Usage        tiering.Usage
+	// Answered is false for a call that was only throttled (then spilled
+	// over to another model): it adds throttles, not a request.
+	Answered  bool
+	Throttles float64
+	// RecordedCostUSD is the worker's own cost of the call, guardrail
+	// included.
+	RecordedCostUSD float64
+}
+
+// addCall records a call on its model in the minute it ended and in its
+// tier and tenant's totals. The EMF and results sources both come here, so
+// they attribute and price a call the same way: its tokens at the model's
+// Standard prices from the tiers file (priceUsage). Without a tiers file
+// (a results source built without one) the recorded model cost is used.
+func (b *builder) addCall(c call, tiers *tiering.Config, recordedModelCost *float64) {
+	var cost float64
+	priced := true
+	switch {
+	case tiers != nil:
+		cost, priced = priceUsage(tiers, c.Tier, c.ModelID, c.Usage)
+	case recordedModelCost != nil:
+		cost = *recordedModelCost
+	default:
+		priced = false
+	}
+	u := c.Usage
+	b.call(job{
+		Time: c.Time, Tier: c.Tier, Tenant: c.Tenant, ModelID: c.ModelID,
+		InputTokens: int64(u.InputTokens), OutputTokens: int64(u.OutputTokens),
+		ModelCostUSD: cost, Priced: priced, RecordedCostUSD: c.RecordedCostUSD,
+	})
+	if c.ModelID == "" || c.ModelID == noModel {
+		return
+	}
+	m := Minute{
+		InputTokens: float64(u.InputTokens), OutputTokens: float64(u.OutputTokens),
+		CacheWriteTokens: float64(u.CacheWriteTokens), Throttles: c.Throttles, CostUSD: cost,
+	}
+	if c.Answered {
+		m.Requests = 1
+	}
+	b.add(c.ModelID, c.Time, m)
+	b.model(c.ModelID).CallRecords = true
+	if !priced {
+		b.model(c.ModelID).Priced = false
+	}
 }

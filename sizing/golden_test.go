@@ -33,8 +33,12 @@ type scenario struct {
 	Start    time.Time `yaml:"start"`
 	Days     int       `yaml:"days"`
 	Headroom *float64  `yaml:"headroom"`
-	Streams  []stream  `yaml:"streams"`
-	Expect   struct {
+	// Format is "jobs" (the default: one job line per stream-minute, as
+	// workers before per-call attribution wrote) or "calls" (a call line
+	// and a Kind=job line per job, as workers write now).
+	Format  string   `yaml:"format"`
+	Streams []stream `yaml:"streams"`
+	Expect  struct {
 		Days            float64                   `yaml:"days"`
 		Warnings        *int                      `yaml:"warnings"`
 		WarningsContain []string                  `yaml:"warnings_contain"`
@@ -59,6 +63,11 @@ type level struct {
 	Input     int `yaml:"input"`
 	Output    int `yaml:"output"`
 	Throttles int `yaml:"throttles"`
+	// CacheWrite and Requests apply to the calls format: the minute's
+	// tokens are split evenly over Requests jobs (default 1), and the
+	// throttles go on the first.
+	CacheWrite int `yaml:"cache_write"`
+	Requests   int `yaml:"requests"`
 }
 
 type block struct {
@@ -139,7 +148,11 @@ func writeEMF(sc scenario, tiers *tiering.Config, path string) error {
 				if err != nil {
 					return err
 				}
-				if l.Input == 0 && l.Output == 0 && l.Throttles == 0 {
+				if l.Input == 0 && l.Output == 0 && l.Throttles == 0 && l.CacheWrite == 0 {
+					continue
+				}
+				if sc.Format == "calls" {
+					buf = appendCalls(buf, tiers, s, l, ts, fmt.Sprintf("s%d-%d-%d", i, day, minute))
 					continue
 				}
 				var cost float64
@@ -156,6 +169,29 @@ func writeEMF(sc scenario, tiers *tiering.Config, path string) error {
 		buf = buf[:0]
 	}
 	return f.Close()
+}
+
+// appendCalls writes one stream-minute in the calls format: per job a
+// call line, then its Kind=job line a millisecond later.
+func appendCalls(buf []byte, tiers *tiering.Config, s stream, l level, ts time.Time, id string) []byte {
+	n := max(l.Requests, 1)
+	for r := range n {
+		u := tiering.Usage{InputTokens: l.Input / n, OutputTokens: l.Output / n, CacheWriteTokens: l.CacheWrite / n}
+		var cost float64
+		if p, ok := tiers.ModelPrices(s.ModelID); ok {
+			cost = p.Cost(u).TotalUSD
+		}
+		throttles := 0
+		if r == 0 {
+			throttles = l.Throttles
+		}
+		costText := strconv.FormatFloat(cost, 'g', -1, 64)
+		buf = fmt.Appendf(buf, `{"_aws":{"Timestamp":%d},"Kind":"call","Tier":%q,"ModelId":%q,"ServiceTier":"default","InputTokens":%d,"OutputTokens":%d,"CacheReadInputTokens":0,"CacheWriteInputTokens":%d,"CostUSD":%s,"Throttles":%d,"JobId":"%s-%d","Tenant":%q}`+"\n",
+			ts.UnixMilli(), s.Tier, s.ModelID, u.InputTokens, u.OutputTokens, u.CacheWriteTokens, costText, throttles, id, r, s.Tenant)
+		buf = fmt.Appendf(buf, `{"_aws":{"Timestamp":%d},"Kind":"job","Tier":%q,"ModelId":%q,"InputTokens":%d,"OutputTokens":%d,"CostUSD":%s,"Throttles":%d,"Attempts":%d,"JobId":"%s-%d","Status":"succeeded","Tenant":%q}`+"\n",
+			ts.UnixMilli()+1, s.Tier, s.ModelID, u.InputTokens, u.OutputTokens, costText, throttles, 1+throttles, id, r, s.Tenant)
+	}
+	return buf
 }
 
 // fixedNow stamps golden reports.

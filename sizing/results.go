@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/tierq/tierq/jobv1"
+	"github.com/tierq/tierq/tiering"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -36,8 +37,20 @@ const DefaultResultsConcurrency = 16
 // hundred, so anything larger is not a result.
 const maxResultBytes = 16 << 20
 
-// resultsCostBasis explains the results source's costs.
-const resultsCostBasis = "on-demand model cost as recorded in result objects (cost.input_usd + output_usd + cache_read_usd + cache_write_usd, priced by the workers with Prices.Cost); guardrail charges are left out because provisioned throughput does not replace them. Recorded cost is cost.total_usd, guardrail included."
+// resultsCostBasis explains the results source's costs: old results (no
+// calls) as recorded, per-call results priced like EMF call lines.
+func resultsCostBasis(withCalls, total int) string {
+	const old = "on-demand model cost as recorded in result objects (cost.input_usd + output_usd + cache_read_usd + cache_write_usd, priced by the workers with Prices.Cost), an escalated job's all on the model it finished on"
+	const calls = "each model call in a result's calls attributed to the model that made it, in the minute it ended, and its tokens priced with the tiers file's prices at the Standard service tier (Prices.Cost), as for EMF call lines"
+	const tail = "; guardrail charges are left out because provisioned throughput does not replace them. Recorded cost is cost.total_usd (per call with calls), guardrail included."
+	switch {
+	case withCalls == 0:
+		return old + tail
+	case withCalls == total:
+		return calls + tail
+	}
+	return fmt.Sprintf("%d of %d results: %s; the others: %s%s", withCalls, total, calls, old, tail)
+}
 
 // S3Results reads result objects v1 under an S3 prefix. Their costs are the
 // ones the workers recorded; they carry no throttle counts, so the
@@ -51,6 +64,9 @@ type S3Results struct {
 	// Start and End, when not zero, keep only results finished in
 	// [Start, End); those left out are counted in a warning.
 	Start, End time.Time
+	// Tiers prices the calls of results that list them. Without it their
+	// recorded model cost is used.
+	Tiers *tiering.Config
 }
 
 // DirResults reads result objects v1 saved as *.json files in a folder, as
@@ -59,6 +75,8 @@ type DirResults struct {
 	Dir string
 	// Start and End filter as S3Results' do.
 	Start, End time.Time
+	// Tiers prices calls as S3Results' does.
+	Tiers *tiering.Config
 }
 
 // Series lists the prefix and reads every .json object under it.
@@ -70,7 +88,7 @@ func (s *S3Results) Series(ctx context.Context) (*Data, error) {
 	if limit <= 0 {
 		limit = DefaultResultsConcurrency
 	}
-	rb := newResultsBuilder(window{s.Start, s.End})
+	rb := newResultsBuilder(window{s.Start, s.End}, s.Tiers)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(limit)
 	p := s3.NewListObjectsV2Paginator(s.Client, &s3.ListObjectsV2Input{Bucket: aws.String(s.Bucket), Prefix: aws.String(s.Prefix)})
@@ -132,7 +150,7 @@ func (s *DirResults) Series(ctx context.Context) (*Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read results folder: %w", err)
 	}
-	rb := newResultsBuilder(window{s.Start, s.End})
+	rb := newResultsBuilder(window{s.Start, s.End}, s.Tiers)
 	n := 0
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
@@ -173,10 +191,13 @@ type resultsBuilder struct {
 	// when two copies of a folder are read together).
 	seen map[jobKey]struct{}
 	dups int
+	// tiers prices calls; withCalls counts results that list them.
+	tiers     *tiering.Config
+	withCalls int
 }
 
-func newResultsBuilder(w window) *resultsBuilder {
-	return &resultsBuilder{b: newBuilder(), win: w, seen: map[jobKey]struct{}{}}
+func newResultsBuilder(w window, tiers *tiering.Config) *resultsBuilder {
+	return &resultsBuilder{b: newBuilder(), win: w, seen: map[jobKey]struct{}{}, tiers: tiers}
 }
 
 // add decodes one result; one that is not a v1 result is skipped and
@@ -209,6 +230,10 @@ func (rb *resultsBuilder) add(name string, body []byte) {
 	}
 	rb.seen[k] = struct{}{}
 	rb.used++
+	if len(r.Calls) > 0 {
+		rb.addCalls(r)
+		return
+	}
 	c := r.Cost
 	j := job{
 		Time: r.Timings.FinishedAt.UTC(), Tier: r.Tier, Tenant: r.Metadata["tenant"], ModelID: r.ModelID,
@@ -227,6 +252,32 @@ func (rb *resultsBuilder) add(name string, body []byte) {
 		Requests: 1, CostUSD: j.ModelCostUSD,
 	})
 	rb.b.model(r.ModelID).ThrottlesKnown = false
+	rb.b.model(r.ModelID).JobRecords = true
+}
+
+// addCalls adds a result that lists its calls: the job for the tables, on
+// the tier it finished on, and each call on its own model and tier at the
+// time it ended (the job's finish when a call has no time).
+func (rb *resultsBuilder) addCalls(r jobv1.Result) {
+	rb.withCalls++
+	j := job{Time: r.Timings.FinishedAt.UTC(), Tier: r.Tier, Tenant: r.Metadata["tenant"], ModelID: r.ModelID, Priced: true}
+	if j.Tier == "" {
+		j.Tier = noModel
+	}
+	rb.b.job(j)
+	for _, c := range r.Calls {
+		at := c.At.UTC()
+		if at.IsZero() {
+			at = j.Time
+		}
+		u := c.Usage
+		model := c.Cost.InputUSD + c.Cost.OutputUSD + c.Cost.CacheReadUSD + c.Cost.CacheWriteUSD
+		rb.b.addCall(call{
+			Time: at, Tier: c.Tier, Tenant: j.Tenant, ModelID: c.ModelID, Usage: u,
+			Answered:  c.ServiceTier != "" || u.InputTokens+u.OutputTokens > 0,
+			Throttles: float64(c.Throttles), RecordedCostUSD: c.Cost.TotalUSD,
+		}, rb.tiers, &model)
+	}
 }
 
 func decodeResult(body []byte) (jobv1.Result, string) {
@@ -246,11 +297,20 @@ func decodeResult(body []byte) (jobv1.Result, string) {
 	case r.Usage.InputTokens < 0 || r.Usage.OutputTokens < 0:
 		return r, "negative token counts"
 	}
+	for i, c := range r.Calls {
+		u := c.Usage
+		switch {
+		case c.ModelID == "":
+			return r, fmt.Sprintf("calls[%d]: no model_id", i)
+		case u.InputTokens < 0 || u.OutputTokens < 0 || u.CacheReadTokens < 0 || u.CacheWriteTokens < 0 || c.Throttles < 0:
+			return r, fmt.Sprintf("calls[%d]: negative token counts or throttles", i)
+		}
+	}
 	return r, ""
 }
 
 func (rb *resultsBuilder) data(input string) *Data {
-	d := &Data{Source: "results", Inputs: []string{input}, CostBasis: resultsCostBasis}
+	d := &Data{Source: "results", Inputs: []string{input}, RecordNoun: "result", CostBasis: resultsCostBasis(rb.withCalls, rb.used)}
 	slices.Sort(rb.empty) // S3 reads finish in any order
 	for _, name := range rb.empty {
 		d.Warnings = append(d.Warnings, fmt.Sprintf("file %s is empty, no result in it; skipped", name))

@@ -17,6 +17,20 @@ import (
 // model units: 20%, the operators' rule.
 const DefaultHeadroom = 0.2
 
+// Defaults of the data checks (Config.EdgeGap, IsolatedRecords,
+// BurstRatio).
+const (
+	// DefaultEdgeGap: a week without records is more than a weekend or a
+	// holiday, so data beyond it at an edge of the window is reported.
+	DefaultEdgeGap = 7 * 24 * time.Hour
+	// DefaultIsolatedRecords: up to 10 records beyond such a gap are
+	// "isolated" (a stray test, a clock error), not a workload.
+	DefaultIsolatedRecords = 10
+	// DefaultBurstRatio: a peak minute more than 3 times the P95 is a
+	// burst the P95 sizing rule does not see.
+	DefaultBurstRatio = 3.0
+)
+
 // Config configures an analysis. Use DefaultConfig and change what differs.
 type Config struct {
 	// Tiers holds the provisioned-throughput figures (provisioned:) and
@@ -28,13 +42,29 @@ type Config struct {
 	// TierTable and TenantTable include the cost tables. Default true.
 	TierTable   bool
 	TenantTable bool
+	// EdgeGap is how long a stretch without records must be to be "long":
+	// when one separates the first (or last) records from the rest and
+	// those records are fewer than the rest, the report names them and the
+	// --start (or --end) that leaves them out. Default DefaultEdgeGap.
+	EdgeGap time.Duration
+	// IsolatedRecords is the most records beyond such a gap that are called
+	// isolated outliers rather than an early (or late) stretch of the
+	// workload. Default DefaultIsolatedRecords.
+	IsolatedRecords int
+	// BurstRatio: traffic is bursty, and gets its own advice, when the
+	// busiest minute's tokens exceed BurstRatio × the P95 minute's, or when
+	// any minute was throttled. Default DefaultBurstRatio.
+	BurstRatio float64
 	// Now stamps the report. Default time.Now.
 	Now func() time.Time
 }
 
 // DefaultConfig returns the defaults for a tiers configuration.
 func DefaultConfig(tiers *tiering.Config) Config {
-	return Config{Tiers: tiers, Headroom: DefaultHeadroom, TierTable: true, TenantTable: true, Now: time.Now}
+	return Config{
+		Tiers: tiers, Headroom: DefaultHeadroom, TierTable: true, TenantTable: true, Now: time.Now,
+		EdgeGap: DefaultEdgeGap, IsolatedRecords: DefaultIsolatedRecords, BurstRatio: DefaultBurstRatio,
+	}
 }
 
 // Validate reports every problem at once.
@@ -45,6 +75,15 @@ func (c Config) Validate() error {
 	}
 	if !(c.Headroom >= 0 && c.Headroom <= 10) {
 		errs = append(errs, fmt.Errorf("headroom: must be between 0 and 10 (got %v); 0.2 means 20%%", c.Headroom))
+	}
+	if c.EdgeGap < time.Hour {
+		errs = append(errs, fmt.Errorf("edge gap: must be at least 1h (got %v); default %v", c.EdgeGap, DefaultEdgeGap))
+	}
+	if c.IsolatedRecords < 0 {
+		errs = append(errs, fmt.Errorf("isolated records: must be >= 0 (got %d); default %d", c.IsolatedRecords, DefaultIsolatedRecords))
+	}
+	if !(c.BurstRatio >= 1) || math.IsInf(c.BurstRatio, 0) {
+		errs = append(errs, fmt.Errorf("burst ratio: must be a finite number >= 1 (got %v); default %v", c.BurstRatio, DefaultBurstRatio))
 	}
 	return errors.Join(errs...)
 }
@@ -96,6 +135,11 @@ type Report struct {
 	End         time.Time `json:"end"`
 	Days        float64   `json:"days"`
 	Headroom    float64   `json:"headroom"`
+	// EdgeGapHours, IsolatedRecords and BurstRatio are the data checks'
+	// settings (Config).
+	EdgeGapHours    float64 `json:"edge_gap_hours"`
+	IsolatedRecords int     `json:"isolated_records"`
+	BurstRatio      float64 `json:"burst_ratio"`
 	// HoursPerMonth and MinDays are the constants used, for automation that
 	// redoes the arithmetic.
 	HoursPerMonth float64       `json:"hours_per_month"`
@@ -135,7 +179,14 @@ type ModelReport struct {
 	OnDemand         OnDemand    `json:"on_demand"`
 	Daily            []DailyCost `json:"daily"`
 	// Sizing is nil when the model cannot be sized (Recommendation says why).
-	Sizing         *Sizing        `json:"sizing,omitempty"`
+	Sizing *Sizing `json:"sizing,omitempty"`
+	// Reserved is the Reserved-tier sizing; nil when the tiers file has no
+	// provisioned[model].reserved block or the model had no traffic.
+	Reserved *ReservedSizing `json:"reserved,omitempty"`
+	// Quota are the figures AWS's quota-increase form asks for.
+	Quota *QuotaFigures `json:"quota_request,omitempty"`
+	// Burst is the advice for bursty traffic; nil when it is not bursty.
+	Burst          *BurstAdvice   `json:"burst,omitempty"`
 	Recommendation Recommendation `json:"recommendation"`
 	// Notes are the guard rails and caveats for this model.
 	Notes []string `json:"notes,omitempty"`
@@ -243,8 +294,10 @@ func Analyze(d *Data, c Config) (*Report, error) {
 		GeneratedAt: c.Now().UTC(), Source: d.Source, Inputs: d.Inputs, CostBasis: d.CostBasis,
 		Start: d.Start, End: d.End, Days: hours / 24, Headroom: c.Headroom,
 		HoursPerMonth: HoursPerMonth, MinDays: MinDays, data: d,
+		EdgeGapHours: c.EdgeGap.Hours(), IsolatedRecords: c.IsolatedRecords, BurstRatio: c.BurstRatio,
 	}
 	r.Warnings = append(r.Warnings, d.Warnings...)
+	r.Warnings = append(r.Warnings, edgeWarnings(d, c.EdgeGap, c.IsolatedRecords)...)
 	switch {
 	case d.Minutes() == 0:
 		r.Warnings = append(r.Warnings, "no usage found: nothing to size")
@@ -331,6 +384,15 @@ func analyzeModel(d *Data, s *ModelSeries, c Config, hours float64) ModelReport 
 	}
 
 	m.Sizing, m.Recommendation = size(&m, c, hours)
+	if m.InputTokens+m.OutputTokens > 0 {
+		m.Reserved = sizeReserved(&m, c, hours)
+		m.Quota = quotaFigures(&m, c)
+	}
+	m.Burst = burstAdvice(d, &m, c)
+	if m.Burst != nil && m.Recommendation.Verdict != VerdictNoTraffic {
+		// Advice sized at the P95 must carry the burst in its headline.
+		m.Recommendation.Summary += " " + m.Burst.Headline
+	}
 	return m
 }
 
@@ -408,16 +470,9 @@ func size(m *ModelReport, c Config, hours float64) (*Sizing, Recommendation) {
 		tc.MonthlyUSD = MonthlyCost(tc.HourlyPerUnit, sz.Units)
 		line := fmt.Sprintf("%s: %s/unit-hour × %d unit%s × %d h = %s a month",
 			term, fmtUSD(tc.HourlyPerUnit), sz.Units, plural(sz.Units), HoursPerMonth, fmtUSD(tc.MonthlyUSD))
-		if od.Priced && od.PerMonthUSD > 0 {
-			tc.SavingsUSD = od.PerMonthUSD - tc.MonthlyUSD
-			share, atUtil := BreakEven(tc.MonthlyUSD, od.PerMonthUSD, sz.Utilisation)
-			tc.BreakEvenTrafficShare, tc.BreakEvenUtilisation = &share, &atUtil
-			tc.CannotPay = atUtil > 1
-			line += fmt.Sprintf("; break-even at %s of today's traffic (%s ÷ %s), %s utilisation",
-				fmtPct(share), fmtUSD(tc.MonthlyUSD), fmtUSD(od.PerMonthUSD), fmtPct(atUtil))
-			if tc.CannotPay {
-				line += fmt.Sprintf(": %s, the %d unit%s would have to be more than 100%% busy", cannotPayText, sz.Units, plural(sz.Units))
-			}
+		if cmp, ok := compare(tc.MonthlyUSD, od, sz.Utilisation); ok {
+			tc.SavingsUSD, tc.BreakEvenTrafficShare, tc.BreakEvenUtilisation, tc.CannotPay = cmp.savings, &cmp.share, &cmp.atUtil, cmp.cannotPay
+			line += cmp.text(fmt.Sprintf("the %d unit%s", sz.Units, plural(sz.Units)))
 		}
 		arith = append(arith, line)
 		sz.Terms = append(sz.Terms, tc)
@@ -479,6 +534,40 @@ func size(m *ModelReport, c Config, hours float64) (*Sizing, Recommendation) {
 		m.Notes = append(m.Notes, "provisioned throughput is called by its ARN, not through a cross-region inference profile: the tier's model_id must change to the provisioned model ARN")
 	}
 	return sz, rec
+}
+
+// comparison is a commitment's monthly cost against on-demand: what it
+// saves and where it breaks even. Model units and Reserved TPM both use it,
+// so "cannot pay" means the same in both.
+type comparison struct {
+	monthly, onDemand float64
+	savings           float64
+	share, atUtil     float64
+	cannotPay         bool
+}
+
+// compare compares a monthly commitment with the on-demand month of
+// today's traffic, which keeps the commitment utilisation busy; ok is false
+// when there is no on-demand cost to compare with.
+func compare(monthly float64, od OnDemand, utilisation float64) (comparison, bool) {
+	if !od.Priced || od.PerMonthUSD <= 0 {
+		return comparison{}, false
+	}
+	c := comparison{monthly: monthly, onDemand: od.PerMonthUSD, savings: od.PerMonthUSD - monthly}
+	c.share, c.atUtil = BreakEven(monthly, od.PerMonthUSD, utilisation)
+	c.cannotPay = c.atUtil > 1
+	return c, true
+}
+
+// text is the arithmetic line's tail; what names the capacity bought ("the
+// 3 units", "the reservation").
+func (c comparison) text(what string) string {
+	s := fmt.Sprintf("; break-even at %s of today's traffic (%s ÷ %s), %s utilisation",
+		fmtPct(c.share), fmtUSD(c.monthly), fmtUSD(c.onDemand), fmtPct(c.atUtil))
+	if c.cannotPay {
+		s += fmt.Sprintf(": %s, %s would have to be more than 100%% busy", cannotPayText, what)
+	}
+	return s
 }
 
 func termText(t tiering.Term) string {

@@ -147,6 +147,92 @@ func (r *Report) writeModel(e *errWriter, m ModelReport) {
 	for _, n := range m.Notes {
 		e.printf("note: %s\n", n)
 	}
+	writeReserved(e, m)
+	writeBurst(e, m.Burst)
+	writeQuota(e, m.Quota)
+}
+
+// newTable returns a right-aligned table and its row function.
+func newTable(e *errWriter) (*tabwriter.Writer, func(cells ...string)) {
+	tw := tabwriter.NewWriter(e.w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	return tw, func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
+}
+
+func flush(e *errWriter, tw *tabwriter.Writer) {
+	if e.err == nil {
+		e.err = tw.Flush()
+	}
+}
+
+func writeReserved(e *errWriter, m ModelReport) {
+	rs := m.Reserved
+	if rs == nil {
+		return
+	}
+	e.printf("\nRESERVED TIER (input = input + cache-write tokens)\n")
+	tw, row := newTable(e)
+	row("reserve", "P95", "required", "minimum", "reserved", "mean", "max")
+	for _, l := range []struct {
+		name string
+		l    ReservedLimit
+	}{{"input", rs.Input}, {"output", rs.Output}} {
+		row(l.name, fmtNum(l.l.P95), fmtNum(l.l.Required), fmtNum(l.l.Minimum), fmtNum(l.l.TPM), fmtNum(l.l.MeanTPM), fmtNum(l.l.Max))
+	}
+	flush(e, tw)
+	e.printf("utilisation today %s; overflow above the reservation %s input + %s output tokens\n\n",
+		fmtPct(rs.Utilisation), fmtDec(rs.OverflowInputTokens, 0), fmtDec(rs.OverflowOutputTokens, 0))
+	tw, row = newTable(e)
+	row("term", "in $/1K TPM-month", "out $/1K TPM-month", "reservation", "overflow", "monthly", "saves/month", "break-even traffic", "at utilisation")
+	for _, t := range rs.Terms {
+		if !t.Priced {
+			row(string(t.Term), "not priced", "-", "-", "-", "-", "-", "-", "-")
+			continue
+		}
+		share, util, saves := "-", "-", "-"
+		if t.BreakEvenTrafficShare != nil {
+			share, util, saves = fmtPct(*t.BreakEvenTrafficShare), fmtPct(*t.BreakEvenUtilisation), fmtUSD(t.SavingsUSD)
+			if t.CannotPay {
+				util += " (" + cannotPayText + ")"
+			}
+		}
+		row(string(t.Term), fmtUSD(t.InputPer1K), fmtUSD(t.OutputPer1K), fmtUSD(t.ReservationUSD), fmtUSD(rs.OverflowPerMonthUSD), fmtUSD(t.MonthlyUSD), saves, share, util)
+	}
+	flush(e, tw)
+	e.printf("%s\narithmetic:\n", rs.Summary)
+	for _, a := range rs.Arithmetic {
+		e.printf("  %s\n", a)
+	}
+}
+
+func writeBurst(e *errWriter, b *BurstAdvice) {
+	if b == nil {
+		return
+	}
+	e.printf("\nBURST ADVICE: %s\n", b.Headline)
+	for _, a := range b.Advice {
+		e.printf("  %s\n", a)
+	}
+}
+
+func writeQuota(e *errWriter, q *QuotaFigures) {
+	if q == nil {
+		return
+	}
+	e.printf("\nQUOTA REQUEST FIGURES (steady = P50 of the %s active minutes, peak = busiest minute; requests are %s)\n",
+		fmtDec(float64(q.ActiveMinutes), 0), q.RequestsAre)
+	tw, row := newTable(e)
+	row("per minute", "steady", "peak")
+	row("TPM raw (input + cache writes + output)", fmtNum(q.SteadyTPM), fmtNum(q.PeakTPM))
+	if q.SteadyQuotaTPM != nil {
+		row(fmt.Sprintf("TPM with output burndown ×%s", fmtDec(q.OutputBurndown, 2)), fmtNum(*q.SteadyQuotaTPM), fmtNum(*q.PeakQuotaTPM))
+	}
+	row("RPM", fmtNum(q.SteadyRPM), fmtNum(q.PeakRPM))
+	flush(e, tw)
+	e.printf("average tokens per request: input %s, cache write %s, output %s\n",
+		fmtNum(q.AvgInputTokens), fmtNum(q.AvgCacheWriteTokens), fmtNum(q.AvgOutputTokens))
+	for _, n := range q.Notes {
+		e.printf("note: %s\n", n)
+	}
 }
 
 func writeCostTable(e *errWriter, what string, rows []CostRow) {

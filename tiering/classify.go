@@ -152,30 +152,47 @@ func (c *Config) choose(f Facts) (i int, rule, reason string, err error) {
 }
 
 // rules are the content rules, first match wins. They address tiers by
-// position, so tiers can be renamed without touching them.
+// position, so tiers can be renamed without touching them. Length alone
+// never reaches the last tier: the context-window check in Classify decides
+// what a tier can take, and these rules, by task and signals, what it should.
 func (c *Config) rules(f Facts) (int, string, string) {
 	r := c.Rules
 	n := len(c.Tiers)
 	economy, standard, premium := 0, min(1, n-1), n-1
 	name := func(i int) string { return c.Tiers[i].Name }
 	tok := commas(f.EstimatedTokens)
+	long := f.EstimatedTokens > r.StandardMaxTokens
+	structure := strings.Join(c.structure(f.Signals), ", ")
 
-	if f.Task == TaskClassify {
+	switch f.Task {
+	case TaskClassify:
 		if f.EstimatedTokens <= r.ClassifyEconomyMaxTokens {
 			return economy, RuleTaskClassify, fmt.Sprintf("task classify on document ~%s tokens ≤ classify limit %s", tok, commas(r.ClassifyEconomyMaxTokens))
 		}
 		// One label never needs the most capable model, however long the text.
 		return standard, RuleTaskClassify, fmt.Sprintf("task classify on document ~%s tokens > classify limit %s", tok, commas(r.ClassifyEconomyMaxTokens))
-	}
-	if f.EstimatedTokens > r.StandardMaxTokens {
-		return premium, RuleSize, fmt.Sprintf("document ~%s tokens > %s limit %s; task %s", tok, name(standard), commas(r.StandardMaxTokens), f.Task)
-	}
-	if why := c.structure(f.Signals); len(why) > 0 && (f.Task == TaskExtract || f.Task == TaskCustom) {
-		rule := RuleTaskExtract
-		if f.Task == TaskCustom {
-			rule = RuleTaskCustom
+	case TaskCustom:
+		if long {
+			// Open-ended instructions over a long document ask for reasoning
+			// across all of it, and nothing checks the answer's content.
+			reason := fmt.Sprintf("task custom on document ~%s tokens > %s limit %s", tok, name(standard), commas(r.StandardMaxTokens))
+			if structure != "" {
+				reason += " (" + structure + ")"
+			}
+			return premium, RuleTaskCustom, reason
 		}
-		return standard, rule, fmt.Sprintf("task %s on structured document (%s), ~%s tokens", f.Task, strings.Join(why, ", "), tok)
+		if structure != "" {
+			return standard, RuleTaskCustom, fmt.Sprintf("task custom on structured document (%s), ~%s tokens", structure, tok)
+		}
+	case TaskExtract:
+		if structure != "" && long {
+			// A wrong cell is still valid JSON: escalation cannot catch it.
+			return premium, RuleTaskExtract, fmt.Sprintf("task extract on structured document (%s), ~%s tokens > %s limit %s",
+				structure, tok, name(standard), commas(r.StandardMaxTokens))
+		}
+		if structure != "" {
+			return standard, RuleTaskExtract, fmt.Sprintf("task extract on structured document (%s), ~%s tokens", structure, tok)
+		}
 	}
 	if f.Signals.NonASCIIShare >= r.NonASCIIShare {
 		return standard, RuleNonASCII, fmt.Sprintf("%s of letters are non-ASCII (≥ %s); task %s, document ~%s tokens",
@@ -184,8 +201,11 @@ func (c *Config) rules(f Facts) (int, string, string) {
 	if f.EstimatedTokens <= r.EconomyMaxTokens {
 		return economy, RuleSize, fmt.Sprintf("document ~%s tokens ≤ %s limit %s; task %s", tok, name(economy), commas(r.EconomyMaxTokens), f.Task)
 	}
-	return standard, RuleSize, fmt.Sprintf("document ~%s tokens > %s limit %s and ≤ %s limit %s; task %s",
-		tok, name(economy), commas(r.EconomyMaxTokens), name(standard), commas(r.StandardMaxTokens), f.Task)
+	reason := fmt.Sprintf("document ~%s tokens > %s limit %s; task %s", tok, name(economy), commas(r.EconomyMaxTokens), f.Task)
+	if long && standard != premium {
+		reason += fmt.Sprintf(" (over the %s limit %s, but length alone does not choose %s)", name(standard), commas(r.StandardMaxTokens), name(premium))
+	}
+	return standard, RuleSize, reason
 }
 
 // structure lists the signals that make a document structured, for Reason.

@@ -144,3 +144,135 @@ func TestNewFacts(t *testing.T) {
 		t.Errorf("NewFacts = %+v, want task extract, %d tokens, tables", f, tiering.EstimateTokens(text))
 	}
 }
+
+// Every rule, with every tier it can choose, has a case in cases.yaml, so a
+// rule added to the table without cases fails here.
+func TestCasesCoverEveryRule(t *testing.T) {
+	t.Parallel()
+	want := []string{
+		"override premium", "override standard", "hint economy", "hint standard", "hint premium",
+		"task-classify economy", "task-classify standard",
+		"task-custom standard", "task-custom premium",
+		"task-extract standard", "task-extract premium",
+		"non-ascii standard", "size economy", "size standard",
+		"error unknown_tier", "error unknown_task", "error too_large",
+	}
+	seen := map[string]bool{}
+	for _, c := range loadCases(t) {
+		if c.Want.Error != "" {
+			seen["error "+c.Want.Error] = true
+			continue
+		}
+		seen[c.Want.Rule+" "+c.Want.Tier] = true
+	}
+	for _, w := range want {
+		if !seen[w] {
+			t.Errorf("cases.yaml has no case for %q", w)
+		}
+	}
+}
+
+// Length alone never buys premium: without an override or a hint, a
+// summary, a classification or an extraction from plain text is never sent
+// to the last tier, whatever its size, script or (for summaries and
+// classification) structure.
+func TestLengthAloneNeverChoosesPremium(t *testing.T) {
+	t.Parallel()
+	c := tiering.Default()
+	structured := tiering.Signals{Tables: true, CodeBlocks: true, DigitShare: 0.5}
+	for tokens := 0; tokens <= 191808; tokens += 997 {
+		for _, f := range []tiering.Facts{
+			{Task: "summarize", EstimatedTokens: tokens},
+			{Task: "summarize", EstimatedTokens: tokens, Signals: structured},
+			{Task: "summarize", EstimatedTokens: tokens, Signals: tiering.Signals{NonASCIIShare: 1}},
+			{Task: "classify", EstimatedTokens: tokens, Signals: structured},
+			{Task: "extract", EstimatedTokens: tokens},
+			{Task: "extract", EstimatedTokens: tokens, Signals: tiering.Signals{NonASCIIShare: 1}},
+		} {
+			d, err := c.Classify(f)
+			if err != nil {
+				t.Fatalf("Classify(%+v): %v", f, err)
+			}
+			if d.Tier == "premium" {
+				t.Errorf("Classify(%+v) = premium by %s (%s), want a cheaper tier", f, d.Rule, d.Reason)
+			}
+		}
+	}
+}
+
+// A user's file that sets standard_max_tokens keeps loading; the threshold
+// now decides only custom and structured extract jobs.
+func TestStandardMaxTokensFromFile(t *testing.T) {
+	t.Parallel()
+	data := bytes.Replace(tiering.DefaultYAML(), []byte("standard_max_tokens: 20000"), []byte("standard_max_tokens: 5000"), 1)
+	if bytes.Equal(data, tiering.DefaultYAML()) {
+		t.Fatal("default.yaml has no standard_max_tokens: 20000 line to replace")
+	}
+	c, err := tiering.Load(data)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	tables := tiering.Signals{Tables: true}
+	for _, tt := range []struct {
+		facts      tiering.Facts
+		tier, rule string
+	}{
+		{tiering.Facts{Task: "custom", EstimatedTokens: 5000}, "standard", "size"},
+		{tiering.Facts{Task: "custom", EstimatedTokens: 5001}, "premium", "task-custom"},
+		{tiering.Facts{Task: "extract", EstimatedTokens: 5000, Signals: tables}, "standard", "task-extract"},
+		{tiering.Facts{Task: "extract", EstimatedTokens: 5001, Signals: tables}, "premium", "task-extract"},
+		{tiering.Facts{Task: "summarize", EstimatedTokens: 5001, Signals: tables}, "standard", "size"},
+		{tiering.Facts{Task: "extract", EstimatedTokens: 5001}, "standard", "size"},
+	} {
+		d, err := c.Classify(tt.facts)
+		if err != nil || d.Tier != tt.tier || d.Rule != tt.rule {
+			t.Errorf("standard_max_tokens 5000: Classify(%+v) = %s by %s (%v), want %s by %s", tt.facts, d.Tier, d.Rule, err, tt.tier, tt.rule)
+		}
+		if tt.tier == "premium" && !strings.Contains(d.Reason, "standard limit 5,000") {
+			t.Errorf("Reason = %q, want it to name standard limit 5,000", d.Reason)
+		}
+	}
+}
+
+// With two tiers, standard and premium are the same tier: a long summary
+// lands on it without a note that it was not moved there.
+func TestClassifyTwoTiers(t *testing.T) {
+	t.Parallel()
+	c, err := tiering.Load([]byte(smallLargeTiers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		facts tiering.Facts
+		tier  string
+	}{
+		{tiering.Facts{Task: "summarize", EstimatedTokens: 100}, "small"},
+		{tiering.Facts{Task: "summarize", EstimatedTokens: 30000}, "large"},
+		{tiering.Facts{Task: "custom", EstimatedTokens: 30000}, "large"},
+		{tiering.Facts{Task: "extract", EstimatedTokens: 100, Signals: tiering.Signals{Tables: true}}, "large"},
+	} {
+		d, err := c.Classify(tt.facts)
+		if err != nil || d.Tier != tt.tier {
+			t.Errorf("Classify(%+v) = %+v, %v; want tier %s", tt.facts, d, err, tt.tier)
+		}
+		if strings.Contains(d.Reason, "length alone") {
+			t.Errorf("Reason = %q: with two tiers nothing was held back", d.Reason)
+		}
+	}
+}
+
+const smallLargeTiers = `
+tiers:
+  - name: small
+    model_id: s
+    context_window: 100000
+    max_output_tokens: 1000
+    system_prompts: {default: "Do the task."}
+    prices: {input_per_mtok: 1, output_per_mtok: 2}
+  - name: large
+    model_id: l
+    context_window: 100000
+    max_output_tokens: 1000
+    system_prompts: {default: "Do the task."}
+    prices: {input_per_mtok: 3, output_per_mtok: 6}
+`

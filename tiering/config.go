@@ -64,6 +64,70 @@ type Tier struct {
 	// Default 30s when FallbackModelID is set. It should stay well below the
 	// pipeline's snooze budget, past which the job is released instead.
 	SpilloverAfter time.Duration `yaml:"spillover_after"`
+	// FallbackPrices are FallbackModelID's prices when they differ from
+	// this tier's: a global. profile is priced about 10% below a regional
+	// one (us., eu.). Required when the two IDs differ in scope (one global.,
+	// the other not), because one model would otherwise be billed at
+	// another's price; optional, and then equal to Prices, otherwise.
+	FallbackPrices *Prices `yaml:"fallback_prices"`
+	// ServiceTier is the Bedrock service tier every call of this tier asks
+	// for: default (Standard, also when empty), flex (discounted, slower,
+	// first to be throttled; it shares the model's on-demand quota),
+	// priority or reserved. Prices.ServiceTiers must price it. A model that
+	// refuses the tier is called again once at default, and the result says
+	// so. Which models take flex and priority varies: check the Bedrock
+	// documentation for yours.
+	ServiceTier string `yaml:"service_tier"`
+	// PromptCache puts a Converse cache point after the tier's system
+	// prompt when the prompt is long enough for the model to cache it.
+	PromptCache PromptCache `yaml:"prompt_cache"`
+	// StructuredOutputs says the model takes Converse structured outputs
+	// (outputConfig.textFormat with a JSON schema); extract jobs with a
+	// schema then ask for an answer constrained to it. tierq still
+	// validates the answer, and the guardrail still sees it. Default false.
+	StructuredOutputs bool `yaml:"structured_outputs"`
+}
+
+// PromptCache configures prompt caching for a tier. MinTokens 0 turns it
+// off (the default).
+type PromptCache struct {
+	// MinTokens is the model's documented minimum cacheable prefix (1,024
+	// tokens for Claude Sonnet 4.5, 4,096 for Claude Haiku 4.5). Below it
+	// Bedrock silently caches nothing, so tierq sends no cache point for a
+	// system prompt estimated shorter than this.
+	MinTokens int `yaml:"min_tokens"`
+	// TTL is how long the cache entry lives: 5m (the default) or 1h. A 1h
+	// write costs more (Prices.CacheWrite1hPerMTok) and pays when the same
+	// prompt recurs less often than every 5 minutes.
+	TTL string `yaml:"ttl"`
+}
+
+// Enabled reports whether the tier caches its system prompt.
+func (c PromptCache) Enabled() bool { return c.MinTokens > 0 }
+
+// Cache TTLs Bedrock takes in a cache point.
+const (
+	CacheTTL5m = "5m"
+	CacheTTL1h = "1h"
+)
+
+// Service tiers a tier may ask for, as Converse's serviceTier.type names them.
+const (
+	ServiceTierDefault  = "default"
+	ServiceTierFlex     = "flex"
+	ServiceTierPriority = "priority"
+	ServiceTierReserved = "reserved"
+)
+
+var serviceTiers = []string{ServiceTierDefault, ServiceTierFlex, ServiceTierPriority, ServiceTierReserved}
+
+// RequestedServiceTier is the service tier the tier asks for, "" for
+// default (nothing is sent).
+func (t Tier) RequestedServiceTier() string {
+	if t.ServiceTier == ServiceTierDefault {
+		return ""
+	}
+	return t.ServiceTier
 }
 
 // HasFallback reports whether the tier has a fallback model to spill over to.
@@ -88,14 +152,61 @@ type GuardrailRef struct {
 // Enabled reports whether a guardrail is configured.
 func (g GuardrailRef) Enabled() bool { return g.ID != "" && g.Version != "" }
 
-// Prices are on-demand prices in USD. They come from configuration only, so
-// a price change never needs a release.
+// Prices are on-demand prices in USD for one model ID, at the default
+// (Standard) service tier, with the other service tiers' token prices in
+// ServiceTiers. They come from configuration only, so a price change never
+// needs a release.
 type Prices struct {
-	InputPerMTok      float64         `yaml:"input_per_mtok"`
-	OutputPerMTok     float64         `yaml:"output_per_mtok"`
-	CacheReadPerMTok  float64         `yaml:"cache_read_per_mtok"`
-	CacheWritePerMTok float64         `yaml:"cache_write_per_mtok"`
-	Guardrail         GuardrailPrices `yaml:"guardrail"`
+	InputPerMTok     float64 `yaml:"input_per_mtok"`
+	OutputPerMTok    float64 `yaml:"output_per_mtok"`
+	CacheReadPerMTok float64 `yaml:"cache_read_per_mtok"`
+	// CacheWritePerMTok prices cache writes with the 5-minute TTL (1.25×
+	// input for Claude), CacheWrite1hPerMTok those with the 1-hour TTL (2×).
+	CacheWritePerMTok   float64         `yaml:"cache_write_per_mtok"`
+	CacheWrite1hPerMTok float64         `yaml:"cache_write_1h_per_mtok"`
+	Guardrail           GuardrailPrices `yaml:"guardrail"`
+	// ServiceTiers are the token prices of calls served at another service
+	// tier (flex, priority, reserved), by tier name. Guardrail prices do
+	// not depend on the service tier.
+	ServiceTiers map[string]TokenPrices `yaml:"service_tiers"`
+}
+
+// TokenPrices are a model's token prices at one service tier, USD per
+// million tokens.
+type TokenPrices struct {
+	InputPerMTok        float64 `yaml:"input_per_mtok"`
+	OutputPerMTok       float64 `yaml:"output_per_mtok"`
+	CacheReadPerMTok    float64 `yaml:"cache_read_per_mtok"`
+	CacheWritePerMTok   float64 `yaml:"cache_write_per_mtok"`
+	CacheWrite1hPerMTok float64 `yaml:"cache_write_1h_per_mtok"`
+}
+
+// ForServiceTier returns the prices of a call served at a service tier:
+// the default prices with that tier's token prices in place. ok is false
+// when the tier is not priced; the default prices are returned then, and
+// the caller says so.
+func (p Prices) ForServiceTier(serviceTier string) (Prices, bool) {
+	if serviceTier == "" || serviceTier == ServiceTierDefault {
+		return p, true
+	}
+	tp, ok := p.ServiceTiers[serviceTier]
+	if !ok {
+		return p, false
+	}
+	p.InputPerMTok, p.OutputPerMTok = tp.InputPerMTok, tp.OutputPerMTok
+	p.CacheReadPerMTok, p.CacheWritePerMTok, p.CacheWrite1hPerMTok = tp.CacheReadPerMTok, tp.CacheWritePerMTok, tp.CacheWrite1hPerMTok
+	return p, true
+}
+
+// CallPrices returns the prices of a call a tier made on model (its own
+// model or its fallback) served at serviceTier. ok is false when the served
+// tier is not priced and the default prices were used.
+func (t Tier) CallPrices(model, serviceTier string) (Prices, bool) {
+	p := t.Prices
+	if model != t.ModelID && model == t.FallbackModelID && t.FallbackPrices != nil {
+		p = *t.FallbackPrices
+	}
+	return p.ForServiceTier(serviceTier)
 }
 
 // GuardrailPrices are USD per 1,000 text units for each guardrail policy.
@@ -241,6 +352,7 @@ func (c *Config) Validate() error {
 		}
 		errs = append(errs, validatePrices(p+".prices", t.Prices)...)
 		errs = append(errs, c.validateSpillover(p, i)...)
+		errs = append(errs, validateCallFeatures(p, t)...)
 	}
 
 	if c.Escalation.MaxSteps < 1 {
@@ -318,11 +430,31 @@ func validatePrices(p string, pr Prices) []error {
 	check("output_per_mtok", pr.OutputPerMTok)
 	check("cache_read_per_mtok", pr.CacheReadPerMTok)
 	check("cache_write_per_mtok", pr.CacheWritePerMTok)
+	check("cache_write_1h_per_mtok", pr.CacheWrite1hPerMTok)
 	check("guardrail.content_per_1k", pr.Guardrail.ContentPer1K)
 	check("guardrail.topics_per_1k", pr.Guardrail.TopicsPer1K)
 	check("guardrail.sensitive_info_per_1k", pr.Guardrail.SensitiveInfoPer1K)
 	check("guardrail.word_per_1k", pr.Guardrail.WordPer1K)
 
+	for _, st := range slices.Sorted(maps.Keys(pr.ServiceTiers)) {
+		tp, sp := pr.ServiceTiers[st], p+".service_tiers."+st
+		if st == ServiceTierDefault || !slices.Contains(serviceTiers, st) {
+			errs = append(errs, fmt.Errorf("%s: unknown service tier (want %s, %s or %s; default is priced by the fields above)", sp, ServiceTierFlex, ServiceTierPriority, ServiceTierReserved))
+			continue
+		}
+		for _, f := range []struct {
+			name string
+			v    float64
+		}{{"input_per_mtok", tp.InputPerMTok}, {"output_per_mtok", tp.OutputPerMTok}, {"cache_read_per_mtok", tp.CacheReadPerMTok},
+			{"cache_write_per_mtok", tp.CacheWritePerMTok}, {"cache_write_1h_per_mtok", tp.CacheWrite1hPerMTok}} {
+			check("service_tiers."+st+"."+f.name, f.v)
+		}
+		// Reserved capacity is paid by the month, so its calls may be
+		// priced at 0; flex and priority calls are billed per token.
+		if st != ServiceTierReserved && (tp.InputPerMTok == 0 || tp.OutputPerMTok == 0) {
+			errs = append(errs, fmt.Errorf("%s: input_per_mtok and output_per_mtok are required", sp))
+		}
+	}
 	// No model is free to call, so a zero here is a missing price, and a
 	// missing price would make every reported cost wrong without a sign.
 	switch {
@@ -365,3 +497,75 @@ func (c *Config) names() string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// validateCallFeatures checks a tier's service tier, prompt cache and
+// fallback prices: each must be priced, because a call priced at the wrong
+// rate makes every reported cost wrong without a sign.
+func validateCallFeatures(p string, t Tier) []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if st := t.ServiceTier; st != "" && !slices.Contains(serviceTiers, st) {
+		add("%s.service_tier: unknown %q (want %s)", p, st, strings.Join(serviceTiers, ", "))
+	} else if st := t.RequestedServiceTier(); st != "" {
+		if _, ok := t.Prices.ServiceTiers[st]; !ok {
+			add("%s.prices.service_tiers.%s: required to price calls at service_tier %s", p, st, st)
+		}
+		if t.FallbackPrices != nil {
+			if _, ok := t.FallbackPrices.ServiceTiers[st]; !ok {
+				add("%s.fallback_prices.service_tiers.%s: required to price spilled-over calls at service_tier %s", p, st, st)
+			}
+		}
+	}
+	pc := t.PromptCache
+	switch {
+	case pc.MinTokens < 0:
+		add("%s.prompt_cache.min_tokens: must not be negative (got %d)", p, pc.MinTokens)
+	case pc.TTL != "" && pc.TTL != CacheTTL5m && pc.TTL != CacheTTL1h:
+		add("%s.prompt_cache.ttl: %q is not a cache TTL Bedrock takes (want %s or %s)", p, pc.TTL, CacheTTL5m, CacheTTL1h)
+	case !pc.Enabled() && pc.TTL != "":
+		add("%s.prompt_cache.ttl: set, but min_tokens is 0, which turns caching off; give the model's minimum cacheable prefix", p)
+	case pc.Enabled():
+		errs = append(errs, validateCachePrices(p+".prices", t.Prices, pc, t.RequestedServiceTier())...)
+		if t.FallbackPrices != nil {
+			errs = append(errs, validateCachePrices(p+".fallback_prices", *t.FallbackPrices, pc, t.RequestedServiceTier())...)
+		}
+	}
+	if t.FallbackPrices != nil {
+		if t.FallbackModelID == "" {
+			add("%s.fallback_prices: set, but fallback_model_id is empty", p)
+		}
+		errs = append(errs, validatePrices(p+".fallback_prices", *t.FallbackPrices)...)
+	} else if t.FallbackModelID != "" && isGlobal(t.FallbackModelID) != isGlobal(t.ModelID) {
+		add("%s.fallback_prices: required, because fallback_model_id %q and model_id %q differ in scope (global. profiles are priced apart from regional ones)", p, t.FallbackModelID, t.ModelID)
+	}
+	return errs
+}
+
+// validateCachePrices requires the prices a cached call is billed at.
+func validateCachePrices(p string, pr Prices, pc PromptCache, serviceTier string) []error {
+	var errs []error
+	check := func(path string, tp TokenPrices) {
+		if tp.CacheReadPerMTok == 0 {
+			errs = append(errs, fmt.Errorf("%s.cache_read_per_mtok: required with prompt_cache", path))
+		}
+		if pc.TTL == CacheTTL1h && tp.CacheWrite1hPerMTok == 0 {
+			errs = append(errs, fmt.Errorf("%s.cache_write_1h_per_mtok: required with prompt_cache.ttl 1h", path))
+		} else if pc.TTL != CacheTTL1h && tp.CacheWritePerMTok == 0 {
+			errs = append(errs, fmt.Errorf("%s.cache_write_per_mtok: required with prompt_cache", path))
+		}
+	}
+	check(p, pr.tokenPrices())
+	if tp, ok := pr.ServiceTiers[serviceTier]; ok {
+		check(p+".service_tiers."+serviceTier, tp)
+	}
+	return errs
+}
+
+func (p Prices) tokenPrices() TokenPrices {
+	return TokenPrices{InputPerMTok: p.InputPerMTok, OutputPerMTok: p.OutputPerMTok, CacheReadPerMTok: p.CacheReadPerMTok,
+		CacheWritePerMTok: p.CacheWritePerMTok, CacheWrite1hPerMTok: p.CacheWrite1hPerMTok}
+}
+
+// isGlobal reports whether a model ID is a global cross-Region inference
+// profile, which is priced apart from regional ones.
+func isGlobal(model string) bool { return strings.HasPrefix(model, "global.") }

@@ -2,6 +2,8 @@ package tiering_test
 
 import (
 	"bytes"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -31,8 +33,9 @@ func TestDefault(t *testing.T) {
 		in, out     float64
 	}{
 		{"economy", "us.amazon.nova-micro-v1:0", 0.035, 0.14},
-		{"standard", "us.anthropic.claude-haiku-4-5-20251001-v1:0", 1.00, 5.00},
-		{"premium", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", 3.00, 15.00},
+		// Regional (us.) profiles at the regional list price, 10% above global.
+		{"standard", "us.anthropic.claude-haiku-4-5-20251001-v1:0", 1.10, 5.50},
+		{"premium", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", 3.30, 16.50},
 	}
 	if len(c.Tiers) != len(want) {
 		t.Fatalf("Default() has %d tiers, want %d", len(c.Tiers), len(want))
@@ -334,7 +337,7 @@ func TestSpillover(t *testing.T) {
 				return
 			}
 			// The fallback answers at its tier's prices, and sizing prices it so.
-			if p, ok := c.ModelPrices(tt.wantFallback); !ok || p != got.Prices {
+			if p, ok := c.ModelPrices(tt.wantFallback); !ok || !reflect.DeepEqual(p, got.Prices) {
 				t.Errorf("ModelPrices(%q) = %+v, %v; want the tier's prices", tt.wantFallback, p, ok)
 			}
 		})
@@ -355,7 +358,19 @@ func TestDefaultSpilloverExample(t *testing.T) {
 	if !strings.Contains(y, fb) || !strings.Contains(y, after) {
 		t.Fatal("default.yaml lacks the commented spillover example")
 	}
-	y = strings.Replace(strings.Replace(y, fb, "    fallback_model_id: ", 1), after, "    spillover_after: 30s\n", 1)
+	// Uncomment the example: from fallback_model_id to the end of its
+	// comment block.
+	lines := strings.Split(y, "\n")
+	for i, on := range lines {
+		if !strings.HasPrefix(on, fb) {
+			continue
+		}
+		for j := i; j < len(lines) && strings.HasPrefix(lines[j], "    # "); j++ {
+			lines[j] = "    " + strings.TrimPrefix(lines[j], "    # ")
+		}
+		break
+	}
+	y = strings.Join(lines, "\n")
 	c, err := tiering.Load([]byte(y))
 	if err != nil {
 		t.Fatalf("default.yaml with the spillover example uncommented: %v", err)
@@ -363,6 +378,10 @@ func TestDefaultSpilloverExample(t *testing.T) {
 	premium, _ := c.Tier("premium")
 	if premium.FallbackModelID != "global.anthropic.claude-sonnet-4-5-20250929-v1:0" || premium.SpilloverAfter != 30*time.Second {
 		t.Errorf("premium spills over to %q after %s, want the global Sonnet 4.5 profile after 30s", premium.FallbackModelID, premium.SpilloverAfter)
+	}
+	// The global profile is priced at its own, lower, list price.
+	if p, ok := c.ModelPrices(premium.FallbackModelID); !ok || p.InputPerMTok != 3.00 || p.OutputPerMTok != 15.00 {
+		t.Errorf("ModelPrices(global Sonnet) = %v/%v, want 3.00/15.00", p.InputPerMTok, p.OutputPerMTok)
 	}
 }
 
@@ -401,13 +420,7 @@ func TestSpilloverRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := tiering.Load([]byte(tt.yaml))
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Load error = %v, want one containing %q", err, tt.wantErr)
-			}
-			if n := strings.Count(err.Error(), "\n"); n > 1 {
-				t.Errorf("Load reported %d problems, want only this one:\n%v", n, err)
-			}
+			wantOneLoadError(t, tt.yaml, tt.wantErr)
 		})
 	}
 }
@@ -426,5 +439,136 @@ func TestValidateTierName(t *testing.T) {
 		if got := err == nil; got != ok {
 			t.Errorf("tier name %q: Validate() = %v, want ok=%v", name, err, ok)
 		}
+	}
+}
+
+// Service tiers, prompt caching and fallback prices: each call must be
+// priced at what it is billed, so a setting without its price is an error.
+func TestCallFeatureRejects(t *testing.T) {
+	t.Parallel()
+	with := func(lines string) string {
+		return strings.Replace(oneTier, "    model_id: m\n", "    model_id: m\n"+lines, 1)
+	}
+	withPrices := func(tierLines, priceLines string) string {
+		y := with(tierLines)
+		return strings.Replace(y, "prices: {input_per_mtok: 1, output_per_mtok: 2}",
+			"prices:\n      input_per_mtok: 1\n      output_per_mtok: 2\n"+priceLines, 1)
+	}
+	tests := []struct {
+		name, yaml, wantErr string
+	}{
+		{"unknown service tier", with("    service_tier: cheap\n"),
+			`tiers[0].service_tier: unknown "cheap" (want default, flex, priority, reserved)`},
+		{"flex without flex prices", with("    service_tier: flex\n"),
+			"tiers[0].prices.service_tiers.flex: required to price calls at service_tier flex"},
+		{"flex priced without output", withPrices("    service_tier: flex\n", "      service_tiers: {flex: {input_per_mtok: 0.5}}\n"),
+			"tiers[0].prices.service_tiers.flex: input_per_mtok and output_per_mtok are required"},
+		{"a price for an unknown service tier", withPrices("", "      service_tiers: {turbo: {input_per_mtok: 1, output_per_mtok: 1}}\n"),
+			"tiers[0].prices.service_tiers.turbo: unknown service tier"},
+		{"default priced twice", withPrices("", "      service_tiers: {default: {input_per_mtok: 1, output_per_mtok: 1}}\n"),
+			"tiers[0].prices.service_tiers.default: unknown service tier"},
+		{"negative flex price", withPrices("", "      service_tiers: {flex: {input_per_mtok: -1, output_per_mtok: 1}}\n"),
+			"tiers[0].prices.service_tiers.flex.input_per_mtok: must be a finite number >= 0"},
+		{"cache ttl Bedrock does not take", with("    prompt_cache: {min_tokens: 1024, ttl: 10m}\n"),
+			`tiers[0].prompt_cache.ttl: "10m" is not a cache TTL Bedrock takes`},
+		{"cache ttl with caching off", with("    prompt_cache: {ttl: 5m}\n"),
+			"tiers[0].prompt_cache.ttl: set, but min_tokens is 0"},
+		{"negative cache minimum", with("    prompt_cache: {min_tokens: -1}\n"),
+			"tiers[0].prompt_cache.min_tokens: must not be negative"},
+		{"caching without cache prices", withPrices("    prompt_cache: {min_tokens: 1024}\n", "      cache_read_per_mtok: 0.1\n"),
+			"tiers[0].prices.cache_write_per_mtok: required with prompt_cache"},
+		{"1h caching without the 1h price", withPrices("    prompt_cache: {min_tokens: 1024, ttl: 1h}\n", "      cache_read_per_mtok: 0.1\n      cache_write_per_mtok: 1.25\n"),
+			"tiers[0].prices.cache_write_1h_per_mtok: required with prompt_cache.ttl 1h"},
+		{"flex caching without flex cache prices", withPrices("    service_tier: flex\n    prompt_cache: {min_tokens: 1024}\n",
+			"      cache_read_per_mtok: 0.1\n      cache_write_per_mtok: 1.25\n      service_tiers: {flex: {input_per_mtok: 0.5, output_per_mtok: 1, cache_write_per_mtok: 0.6}}\n"),
+			"tiers[0].prices.service_tiers.flex.cache_read_per_mtok: required with prompt_cache"},
+		{"global fallback of a regional model without its prices", with("    fallback_model_id: global.m\n"),
+			`tiers[0].fallback_prices: required, because fallback_model_id "global.m" and model_id "m" differ in scope`},
+		{"fallback prices without a fallback", with("    fallback_prices: {input_per_mtok: 1, output_per_mtok: 1}\n"),
+			"tiers[0].fallback_prices: set, but fallback_model_id is empty"},
+		{"fallback prices missing output", with("    fallback_model_id: global.m\n    fallback_prices: {input_per_mtok: 1}\n"),
+			"tiers[0].fallback_prices.output_per_mtok: missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			wantOneLoadError(t, tt.yaml, tt.wantErr)
+		})
+	}
+	// The same settings, priced, are valid.
+	ok := withPrices("    service_tier: flex\n    prompt_cache: {min_tokens: 1024, ttl: 1h}\n    structured_outputs: true\n",
+		"      cache_read_per_mtok: 0.1\n      cache_write_1h_per_mtok: 2\n"+
+			"      service_tiers: {flex: {input_per_mtok: 0.5, output_per_mtok: 1, cache_read_per_mtok: 0.05, cache_write_1h_per_mtok: 1}, reserved: {}}\n")
+	c, err := tiering.Load([]byte(ok))
+	if err != nil {
+		t.Fatalf("priced features: %v", err)
+	}
+	if tr := c.Tiers[0]; tr.RequestedServiceTier() != "flex" || !tr.StructuredOutputs || tr.PromptCache.TTL != "1h" {
+		t.Errorf("loaded %+v", tr)
+	}
+}
+
+// testdata/tiering/flex-cache.yaml is the example README points to for
+// measuring flex and caching: it must load, ask for flex on standard and
+// premium, and cache the long extract and custom prompts on both.
+func TestFlexCacheExample(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../testdata/tiering/flex-cache.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tiering.Load(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"standard", "premium"} {
+		tier, _ := c.Tier(name)
+		if tier.RequestedServiceTier() != tiering.ServiceTierFlex {
+			t.Errorf("%s asks for service tier %q, want flex", name, tier.ServiceTier)
+		}
+		for _, task := range []string{tiering.TaskExtract, tiering.TaskCustom} {
+			if tiering.CachedPrefixTokens(tier, task) == 0 {
+				t.Errorf("%s does not cache its %s prompt", name, task)
+			}
+		}
+		if tiering.CachedPrefixTokens(tier, tiering.TaskSummarize) != 0 {
+			t.Errorf("%s caches its short summarize prompt", name)
+		}
+	}
+}
+
+// wantOneLoadError checks that Load refuses a file with exactly one
+// problem, reported as wantErr says.
+func wantOneLoadError(t *testing.T, yaml, wantErr string) {
+	t.Helper()
+	_, err := tiering.Load([]byte(yaml))
+	if err == nil || !strings.Contains(err.Error(), wantErr) {
+		t.Fatalf("Load error = %v, want one containing %q", err, wantErr)
+	}
+	if n := strings.Count(err.Error(), "\n"); n > 1 {
+		t.Errorf("Load reported %d problems, want only this one:\n%v", n, err)
+	}
+}
+
+// The shipped file's commented provisioned example (model units, the
+// Reserved tier, quota figures) loads once uncommented.
+func TestDefaultProvisionedExample(t *testing.T) {
+	t.Parallel()
+	y := string(tiering.DefaultYAML())
+	i := strings.Index(y, "\n# provisioned:\n")
+	if i < 0 {
+		t.Fatal("default.yaml lacks the commented provisioned example")
+	}
+	lines := strings.Split(y[i+1:], "\n")
+	for j, l := range lines {
+		lines[j] = strings.TrimPrefix(strings.TrimPrefix(l, "#"), " ")
+	}
+	c, err := tiering.Load([]byte(y[:i+1] + strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatalf("default.yaml with the provisioned example uncommented: %v", err)
+	}
+	pr, ok := c.Provisioned["us.anthropic.claude-sonnet-4-5-20250929-v1:0"]
+	if !ok || pr.Reserved == nil || pr.Quota.OutputBurndown != 5 {
+		t.Errorf("provisioned Sonnet 4.5 = %+v, want a reserved block and output burndown 5", pr)
 	}
 }

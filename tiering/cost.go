@@ -12,18 +12,30 @@ type (
 	Cost           = jobv1.Cost
 )
 
-// Cost prices a usage: tokens × price per million / 1e6 and guardrail units
-// × price per thousand / 1e3. Each product is taken before the division so
+// Cost prices a usage:
+//
+//	input         input_tokens × input_per_mtok / 1e6
+//	cache read    cache_read_tokens × cache_read_per_mtok / 1e6
+//	cache write   (cache_write_tokens − cache_write_1h_tokens) × cache_write_per_mtok / 1e6
+//	              + cache_write_1h_tokens × cache_write_1h_per_mtok / 1e6
+//	output        output_tokens × output_per_mtok / 1e6
+//	guardrail     Σ over policies: text units × policy price per 1K / 1e3
+//	total         the sum of the five
+//
+// Bedrock's input_tokens exclude cache reads and writes, so no token is
+// counted twice. Use the prices of the model and service tier that served
+// the call (Tier.CallPrices). Each product is taken before the division so
 // that whole-number prices give the nearest float64 to the exact figure.
 func (p Prices) Cost(u Usage) Cost {
 	perM := func(tokens int, price float64) float64 { return float64(tokens) * price / 1e6 }
 	perK := func(units int, price float64) float64 { return float64(units) * price / 1e3 }
 	g := p.Guardrail
 	c := Cost{
-		InputUSD:      perM(u.InputTokens, p.InputPerMTok),
-		OutputUSD:     perM(u.OutputTokens, p.OutputPerMTok),
-		CacheReadUSD:  perM(u.CacheReadTokens, p.CacheReadPerMTok),
-		CacheWriteUSD: perM(u.CacheWriteTokens, p.CacheWritePerMTok),
+		InputUSD:     perM(u.InputTokens, p.InputPerMTok),
+		OutputUSD:    perM(u.OutputTokens, p.OutputPerMTok),
+		CacheReadUSD: perM(u.CacheReadTokens, p.CacheReadPerMTok),
+		CacheWriteUSD: perM(u.CacheWriteTokens-u.CacheWrite1hTokens, p.CacheWritePerMTok) +
+			perM(u.CacheWrite1hTokens, p.CacheWrite1hPerMTok),
 		GuardrailUSD: perK(u.GuardrailUnits.Content, g.ContentPer1K) +
 			perK(u.GuardrailUnits.Topics, g.TopicsPer1K) +
 			perK(u.GuardrailUnits.SensitiveInfo, g.SensitiveInfoPer1K) +
@@ -47,47 +59,114 @@ const (
 	charsPerTextUnit = 1000
 )
 
-// EstimateRange classifies a job and prices it without calling a model, for
-// dry runs. Both figures assume:
+// Estimate is a job's cost before any call: where it would go and a range.
+type Estimate struct {
+	Decision Decision
+	// Low and High are as configured: at each tier's service tier, with
+	// its prompt caching.
+	Low, High Cost
+	// StandardLow and StandardHigh are the same calls at the default
+	// service tier without caching, so a dry run can show what service
+	// tiers and caching save.
+	StandardLow, StandardHigh Cost
+}
+
+// EstimateRange is Estimate's configured range, for callers that need
+// nothing else.
+func (c *Config) EstimateRange(f Facts) (low, high Cost, d Decision, err error) {
+	e, err := c.Estimate(f)
+	return e.Low, e.High, e.Decision, err
+}
+
+// Estimate classifies a job and prices it without calling a model, for dry
+// runs. Every figure assumes:
 //
-//   - input = the document's estimated tokens + the tier's system prompt
-//     for the task (estimated the same way); job instructions and message
-//     framing are not counted;
-//   - no prompt caching, so cache costs are zero;
+//   - input = the job's estimated prompt tokens (f.EstimatedTokens) + the
+//     tier's system prompt for the task (estimated the same way);
 //   - with a guardrail, every priced policy evaluates input and output,
-//     at one text unit per 1,000 characters and 4 characters per token.
+//     at one text unit per 1,000 characters and 4 characters per token;
+//   - calls are served at the tier's service_tier and priced at its prices
+//     (a model that refuses the tier costs default prices instead).
 //
-// low is one call on the chosen tier with a short answer:
-// min(max output tokens, max(16, 10% of input)) output tokens.
+// Low is one call on the chosen tier with a short answer:
+// min(max output tokens, max(16, 10% of input)) output tokens, and, where
+// the tier caches its system prompt (prompt_cache, and the prompt reaches
+// min_tokens), the prompt read from the cache.
 //
-// high is one call on the chosen tier that uses all its max output tokens,
-// plus, when escalation can fire for the task, one more such call on each
-// next tier up to escalation.max_steps (one with the defaults).
+// High is one call on the chosen tier that uses all its max output tokens,
+// with the system prompt written to the cache where it is cached, plus,
+// when escalation can fire for the task, one more such call on each next
+// tier up to escalation.max_steps (one with the defaults).
 //
 // Real costs fall outside the range when answers are longer than a tenth of
-// the input yet the estimate is low, when caching is used, or when the
-// token estimate is off (see EstimateTokens).
-func (c *Config) EstimateRange(f Facts) (low, high Cost, d Decision, err error) {
-	d, err = c.Classify(f)
+// the input yet the estimate is low, or when the token estimate is off (see
+// EstimateTokens).
+func (c *Config) Estimate(f Facts) (Estimate, error) {
+	d, err := c.Classify(f)
 	if err != nil {
-		return Cost{}, Cost{}, Decision{}, err
+		return Estimate{}, err
 	}
+	e := Estimate{Decision: d}
 	t, _ := c.Tier(d.Tier)
 	in := inputTokens(t, f)
-	low = t.Prices.Cost(estimatedUsage(t, in, min(t.MaxOutputTokens, max(minLowOutput, ceilDiv(in, lowOutputShare)))))
-	high = t.Prices.Cost(estimatedUsage(t, in, t.MaxOutputTokens))
+	short := min(t.MaxOutputTokens, max(minLowOutput, ceilDiv(in, lowOutputShare)))
+	e.Low, e.StandardLow = estimateCall(t, f, short, cacheRead)
+	e.High, e.StandardHigh = estimateCall(t, f, t.MaxOutputTokens, cacheWrite)
 	if !c.canEscalate(f.Task) {
-		return low, high, d, nil
+		return e, nil
 	}
 	for range c.Escalation.MaxSteps {
 		next, ok := c.Next(t.Name)
 		if !ok {
 			break
 		}
-		high = high.Add(next.Prices.Cost(estimatedUsage(next, inputTokens(next, f), next.MaxOutputTokens)))
+		hi, std := estimateCall(next, f, next.MaxOutputTokens, cacheWrite)
+		e.High, e.StandardHigh = e.High.Add(hi), e.StandardHigh.Add(std)
 		t = next
 	}
-	return low, high, d, nil
+	return e, nil
+}
+
+type cacheUse int
+
+const (
+	cacheRead cacheUse = iota
+	cacheWrite
+)
+
+// estimateCall prices one call on t with out output tokens, as configured
+// and at default without caching.
+func estimateCall(t Tier, f Facts, out int, cu cacheUse) (configured, standard Cost) {
+	in := inputTokens(t, f)
+	u := estimatedUsage(t, in, out)
+	standard = t.Prices.Cost(u)
+	if prefix := CachedPrefixTokens(t, f.Task); prefix > 0 {
+		u.InputTokens -= prefix
+		if cu == cacheRead {
+			u.CacheReadTokens = prefix
+		} else {
+			u.CacheWriteTokens = prefix
+			if t.PromptCache.TTL == CacheTTL1h {
+				u.CacheWrite1hTokens = prefix
+			}
+		}
+	}
+	p, _ := t.CallPrices(t.ModelID, t.RequestedServiceTier())
+	return p.Cost(u), standard
+}
+
+// CachedPrefixTokens is the estimated size of the system prompt a tier
+// caches for a task, or 0 when it caches none: caching is off, or the
+// prompt is shorter than the model's minimum cacheable prefix.
+func CachedPrefixTokens(t Tier, task string) int {
+	if !t.PromptCache.Enabled() {
+		return 0
+	}
+	n := EstimateTokens(t.SystemPrompt(task))
+	if n < t.PromptCache.MinTokens {
+		return 0
+	}
+	return n
 }
 
 func inputTokens(t Tier, f Facts) int {

@@ -27,6 +27,7 @@ func TestPricesCost(t *testing.T) {
 	novaMicro := tiering.Prices{InputPerMTok: 0.035, OutputPerMTok: 0.14}
 	haiku := tiering.Prices{InputPerMTok: 1.00, OutputPerMTok: 5.00, CacheReadPerMTok: 0.10, CacheWritePerMTok: 1.25, Guardrail: gr}
 	sonnet := tiering.Prices{InputPerMTok: 3.00, OutputPerMTok: 15.00, CacheReadPerMTok: 0.30, CacheWritePerMTok: 3.75, Guardrail: gr}
+	sonnetUS := tiering.Prices{InputPerMTok: 3.30, OutputPerMTok: 16.50, CacheReadPerMTok: 0.33, CacheWritePerMTok: 4.125, CacheWrite1hPerMTok: 6.60}
 	tests := []struct {
 		name   string
 		prices tiering.Prices
@@ -52,6 +53,18 @@ func TestPricesCost(t *testing.T) {
 		{"everything on Haiku", haiku, tiering.Usage{InputTokens: 100, OutputTokens: 50, CacheReadTokens: 1000, CacheWriteTokens: 200,
 			GuardrailUnits: tiering.GuardrailUnits{Content: 1}},
 			tiering.Cost{InputUSD: 0.0001, OutputUSD: 0.00025, CacheReadUSD: 0.0001, CacheWriteUSD: 0.00025, GuardrailUSD: 0.00015, TotalUSD: 0.00085}},
+		// Writes by TTL on regional Sonnet 4.5 ($3.30 in, 1.25× = $4.125 for
+		// 5 minutes, 2× = $6.60 for 1 hour): 3,000 written, 1,000 of them for
+		// 1 hour. 2,000 × 4.125 / 1e6 = 0.00825; 1,000 × 6.60 / 1e6 = 0.0066.
+		// Reads: 5,000 × 0.33 / 1e6 = 0.00165. Input 700 × 3.30 / 1e6 =
+		// 0.00231. Output 300 × 16.50 / 1e6 = 0.00495.
+		// Total 0.00231 + 0.00165 + 0.01485 + 0.00495 = 0.02376.
+		{"cache writes by TTL on regional Sonnet", sonnetUS, tiering.Usage{InputTokens: 700, OutputTokens: 300,
+			CacheReadTokens: 5_000, CacheWriteTokens: 3_000, CacheWrite1hTokens: 1_000},
+			tiering.Cost{InputUSD: 0.00231, OutputUSD: 0.00495, CacheReadUSD: 0.00165, CacheWriteUSD: 0.01485, TotalUSD: 0.02376}},
+		// Every write for 1 hour: 2,000 × 6.60 / 1e6 = 0.0132, nothing at the 5-minute price.
+		{"all writes for 1 hour", sonnetUS, tiering.Usage{CacheWriteTokens: 2_000, CacheWrite1hTokens: 2_000},
+			tiering.Cost{CacheWriteUSD: 0.0132, TotalUSD: 0.0132}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,5 +183,62 @@ func TestCostJSONHasNoFloatNoise(t *testing.T) {
 	want := `{"input_usd":0.00000392,"output_usd":0.00000364,"cache_read_usd":0,"cache_write_usd":0,"guardrail_usd":0,"total_usd":0.00000756}`
 	if string(b) != want {
 		t.Errorf("got  %s\nwant %s", b, want)
+	}
+}
+
+// A call is priced at the model and service tier that served it: the
+// tier's model or its fallback (a global. profile, priced apart), at
+// default or at the service tier's own token prices.
+func TestCallPrices(t *testing.T) {
+	t.Parallel()
+	c, err := tiering.Load([]byte(`tiers:
+  - name: premium
+    model_id: us.m
+    context_window: 1000
+    max_output_tokens: 100
+    system_prompts: {default: "Do the task."}
+    service_tier: flex
+    prices:
+      input_per_mtok: 3.30
+      output_per_mtok: 16.50
+      guardrail: {content_per_1k: 0.15}
+      service_tiers:
+        flex: {input_per_mtok: 1.65, output_per_mtok: 8.25}
+    fallback_model_id: global.m
+    fallback_prices:
+      input_per_mtok: 3.00
+      output_per_mtok: 15.00
+      guardrail: {content_per_1k: 0.15}
+      service_tiers:
+        flex: {input_per_mtok: 1.50, output_per_mtok: 7.50}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier := c.Tiers[0]
+	// 10,000 in, 1,000 out, 2 content units (0.0003 USD of guardrail).
+	u := tiering.Usage{InputTokens: 10_000, OutputTokens: 1_000, GuardrailUnits: tiering.GuardrailUnits{Content: 2}}
+	tests := []struct {
+		model, served string
+		priced        bool
+		want          float64
+	}{
+		// 10,000 × 3.30 + 1,000 × 16.50 = 33,000 + 16,500 µ$ = 0.0495, + 0.0003.
+		{"us.m", "default", true, 0.0498},
+		{"us.m", "", true, 0.0498},
+		// 10,000 × 1.65 + 1,000 × 8.25 = 0.02475, + 0.0003.
+		{"us.m", "flex", true, 0.02505},
+		// 10,000 × 3.00 + 1,000 × 15.00 = 0.045, + 0.0003.
+		{"global.m", "default", true, 0.0453},
+		// 10,000 × 1.50 + 1,000 × 7.50 = 0.0225, + 0.0003.
+		{"global.m", "flex", true, 0.0228},
+		// Served at a tier nobody priced: default prices, and ok says so.
+		{"us.m", "priority", false, 0.0498},
+	}
+	for _, tt := range tests {
+		p, ok := tier.CallPrices(tt.model, tt.served)
+		if got := p.Cost(u).TotalUSD; ok != tt.priced || !near(got, tt.want) {
+			t.Errorf("CallPrices(%s, %q).Cost = %v (priced %v), want %v (priced %v)", tt.model, tt.served, got, ok, tt.want, tt.priced)
+		}
 	}
 }

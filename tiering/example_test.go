@@ -46,7 +46,7 @@ func ExampleConfig_EstimateRange() {
 	fmt.Printf("%s: $%.6f to $%.6f, of which guardrail $%.6f to $%.6f\n",
 		d.Tier, low.TotalUSD, high.TotalUSD, low.GuardrailUSD, high.GuardrailUSD)
 	// Output:
-	// economy: $0.002863 to $0.067652, of which guardrail $0.002800 to $0.024800
+	// economy: $0.002863 to $0.071875, of which guardrail $0.002800 to $0.024800
 }
 
 func ExampleConfig_ShouldEscalate() {
@@ -55,4 +55,39 @@ func ExampleConfig_ShouldEscalate() {
 	fmt.Println(escalate, reason)
 	// Output:
 	// true extract answer is not valid JSON on tier economy; retrying on standard
+}
+
+// A tier that asks for the flex service tier is priced at its flex prices;
+// Estimate also gives the default-tier figures, so a dry run can show the
+// saving.
+func ExampleConfig_Estimate() {
+	c, err := tiering.Load([]byte(`tiers:
+  - name: standard
+    model_id: us.anthropic.claude-haiku-4-5-20251001-v1:0
+    context_window: 200000
+    max_output_tokens: 1000
+    system_prompts: {default: "Summarize the document."}
+    service_tier: flex
+    prices:
+      input_per_mtok: 1.10
+      output_per_mtok: 5.50
+      service_tiers:
+        flex: {input_per_mtok: 0.55, output_per_mtok: 2.75}
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	e, err := c.Estimate(tiering.Facts{Task: "summarize", EstimatedTokens: 10_000})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Input 10,000 + 6 (the prompt) tokens; the short answer is capped at
+	// max_output_tokens, so low = high. Flex: 10,006 × 0.55 + 1,000 × 2.75
+	// = 8,253.3 µ$. Default: 10,006 × 1.10 + 1,000 × 5.50 = 16,506.6 µ$.
+	fmt.Printf("flex $%.6f to $%.6f; default $%.6f to $%.6f\n",
+		e.Low.TotalUSD, e.High.TotalUSD, e.StandardLow.TotalUSD, e.StandardHigh.TotalUSD)
+	// Output:
+	// flex $0.008253 to $0.008253; default $0.016507 to $0.016507
 }

@@ -9,8 +9,17 @@ type Rules struct {
 	// EconomyMaxTokens is the largest document (estimated tokens) that goes
 	// to the first tier by size. Default 2,000.
 	EconomyMaxTokens int `yaml:"economy_max_tokens"`
-	// StandardMaxTokens is the largest document that goes to the standard
-	// tier by size; larger ones go to the last tier. Default 20,000.
+	// StandardMaxTokens is the largest document on which the standard tier
+	// is trusted with the tasks whose mistakes nothing catches: a custom
+	// task, and an extract task on a structured document. Larger ones go to
+	// the last tier. Default 20,000.
+	//
+	// It used to send every document above it to the last tier, whatever
+	// the task. It no longer does: a long summary, a long classification or
+	// an extraction from long unstructured text fits the standard tier's
+	// window and suits its model, so they stay there; only the context-window
+	// check moves them, and only when they do not fit. The key and its
+	// default are unchanged, so existing files load as before.
 	StandardMaxTokens int `yaml:"standard_max_tokens"`
 	// ClassifyEconomyMaxTokens is the largest document a classify task sends
 	// to the first tier: choosing one label is within a small model's reach
@@ -59,6 +68,11 @@ func (r Rules) validate() []error {
 	if r.EconomyMaxTokens < 1 {
 		add("rules.economy_max_tokens: must be positive (got %d)", r.EconomyMaxTokens)
 	}
+	// The token bands must nest: below economy_max_tokens a job may go to
+	// the first tier, above standard_max_tokens custom and structured
+	// extract jobs go to the last. Crossed, a custom job of a size in
+	// between would be both small enough for the first tier and long enough
+	// for the last: a file that says that is a mistake, not a policy.
 	if r.StandardMaxTokens < r.EconomyMaxTokens {
 		add("rules.standard_max_tokens: %d is below rules.economy_max_tokens %d", r.StandardMaxTokens, r.EconomyMaxTokens)
 	}

@@ -56,6 +56,9 @@ func runSizing(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	jsonOut := fs.String("json", "", "also write the report as JSON to `FILE` ('-' writes JSON to stdout instead of the tables)")
 	htmlOut := fs.String("html", "", "also write a self-contained HTML report with charts to `FILE`")
 	tables := fs.String("tables", "tier,tenant", "cost `TABLES` to include: tier, tenant, both (tier,tenant) or none")
+	edgeGap := fs.String("edge-gap", "7d", "a stretch without records this long (`DURATION`: 7d, 36h) at an edge of the data is reported with the --start/--end that leaves it out")
+	isolated := fs.Int("isolated", sizing.DefaultIsolatedRecords, "at most this many records beyond such a stretch are reported as isolated outliers")
+	burstRatio := fs.Float64("burst-ratio", sizing.DefaultBurstRatio, "traffic whose busiest minute exceeds this many times the P95 minute (or with any throttled minute) gets the burst advice")
 	pathStyle, err := envBool("TIERQ_S3_PATH_STYLE")
 	if err != nil {
 		return err
@@ -92,8 +95,23 @@ hourly prices per unit, in the tiers file:
       output_tokens_per_minute_per_unit: ...   # (or tokens_per_minute_per_unit)
       hourly_price_per_unit: {no_commitment: ..., one_month: ..., six_months: ...}
 
+For the Reserved service tier (input and output tokens per minute reserved
+separately, 1 or 3 months; sold for few models, Claude Sonnet 4.5 at launch):
+
+      reserved:
+        input_per_1k_tpm_month: {one_month: ..., three_months: ...}
+        output_per_1k_tpm_month: {one_month: ..., three_months: ...}
+        min_input_tpm: 100000     # default, from the launch note
+        min_output_tpm: 10000     # default
+        step_tpm: ...             # optional reservation increment
+      quota: {output_burndown: 5, tokens_per_minute: ..., requests_per_minute: ...}
+
 A missing figure is named in the report, never defaulted. Fewer than 30 days
-of data give a warning and no commitment recommendation.
+of data give a warning and no commitment recommendation. The report also
+gives each model's quota-increase figures (steady and peak TPM and RPM,
+average tokens per request), advice for bursty traffic (peak minute over
+--burst-ratio × P95, or throttled minutes), and warns of records stranded at
+the edges of the data (--edge-gap, --isolated).
 
 Output: tables on stdout; --json FILE for automation; --html FILE for a
 report with charts that opens offline.
@@ -142,6 +160,10 @@ flags:
 	cfg := sizing.DefaultConfig(tiers)
 	cfg.Headroom, cfg.TierTable, cfg.TenantTable = *headroom, tierTable, tenantTable
 	cfg.Now = sizingNow
+	cfg.IsolatedRecords, cfg.BurstRatio = *isolated, *burstRatio
+	if cfg.EdgeGap, err = parseSpan(*edgeGap); err != nil {
+		errs = append(errs, fmt.Errorf("--edge-gap: %w", err))
+	}
 	if tiers != nil {
 		errs = append(errs, cfg.Validate())
 	}
@@ -154,7 +176,7 @@ flags:
 	case len(emf) > 0:
 		src = &sizing.EMFSource{Paths: emf, Tiers: tiers, Start: from, End: to}
 	case *results != "" && !strings.HasPrefix(*results, "s3://"):
-		src = &sizing.DirResults{Dir: *results, Start: from, End: to}
+		src = &sizing.DirResults{Dir: *results, Start: from, End: to, Tiers: tiers}
 	case *results != "":
 		bucket, prefix, _ := strings.Cut(strings.TrimPrefix(*results, "s3://"), "/")
 		if bucket == "" {
@@ -164,7 +186,7 @@ flags:
 		if err != nil {
 			return err
 		}
-		src = &sizing.S3Results{Bucket: bucket, Prefix: prefix, Start: from, End: to, Client: s3.NewFromConfig(cfgAWS, func(o *s3.Options) {
+		src = &sizing.S3Results{Bucket: bucket, Prefix: prefix, Start: from, End: to, Tiers: tiers, Client: s3.NewFromConfig(cfgAWS, func(o *s3.Options) {
 			o.UsePathStyle = *s3PathStyle
 		})}
 	default:
@@ -285,6 +307,19 @@ func parseFilter(start, end string, now time.Time) (from, to time.Time, err erro
 		return time.Time{}, time.Time{}, fmt.Errorf("--end %s is not after --start %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
 	return from, to, nil
+}
+
+// parseSpan reads a duration in days (7d) or Go's form (36h).
+func parseSpan(v string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.ParseFloat(d, 64); err == nil && n > 0 {
+			return time.Duration(n * 24 * float64(time.Hour)), nil
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("%q: want a duration such as 7d or 36h", v)
 }
 
 // parseWhen reads a time, or a duration before ref.

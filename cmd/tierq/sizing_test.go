@@ -214,7 +214,9 @@ func TestSizingResultsFolder(t *testing.T) {
 	if code := run(context.Background(), []string{"sizing", "--results", dir}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, errOut.String())
 	}
-	for _, want := range []string{"tierq sizing: results (" + dir + ")", "as recorded in result objects", "throttles unknown", "COST BY TIER"} {
+	// The goldens list their calls: each is priced with the tiers file and
+	// carries its throttles, so they are known.
+	for _, want := range []string{"tierq sizing: results (" + dir + ")", "each model call in a result's calls attributed to the model that made it", "throttled minutes 0 of", "COST BY TIER"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -3,11 +3,14 @@ package demo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,6 +49,10 @@ type Options struct {
 	FaultRate float64
 	// Timeout bounds the wait for the queue to drain [3m].
 	Timeout time.Duration
+	// Tiers is a tier configuration YAML file, loaded with tiering.Load,
+	// that submit, the workers and the report all use [the shipped
+	// default.yaml]. Its models must be ones the simulator serves.
+	Tiers string
 }
 
 func (o *Options) defaults() {
@@ -107,7 +114,15 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 	simCfg := bedrocksim.DefaultConfig()
 	simCfg.LatencyScale = opts.LatencyScale
 	simCfg.Minute = 2 * time.Second // a compressed minute, so throttles clear quickly
-	tiers := tiering.Default()
+	tiers, err := app.LoadTiers(opts.Tiers)
+	if err != nil {
+		return nil, err
+	}
+	if err := simulated(tiers, simCfg); err != nil {
+		return nil, err
+	}
+	acceptServiceTiers(tiers, simCfg)
+	fmt.Fprintf(w, "tiers: %s\n", tiersSource(opts.Tiers))
 	if opts.FaultRate > 0 {
 		m := simCfg.Models[tiers.Tiers[0].ModelID]
 		m.Faults.ServiceUnavailable = opts.FaultRate
@@ -174,7 +189,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 	for i := range workers {
 		workers[i], err = app.New(app.Settings{
 			QueueURL: qs.URL, DeadLetterQueueURL: qs.DLQURL, ResultsBucket: nm.results,
-			InputBuckets: []string{nm.inputs}, Concurrency: opts.Concurrency, WaitTime: time.Second,
+			InputBuckets: []string{nm.inputs}, TiersFile: opts.Tiers, Concurrency: opts.Concurrency, WaitTime: time.Second,
 			VisibilityTimeout: 30 * time.Second, ReleaseDelay: time.Second, DrainTimeout: 5 * time.Second,
 			WorkerID: fmt.Sprintf("demo-worker-%d", i+1), Version: "demo",
 			// The run lasts seconds: write limiter states often enough to see them,
@@ -233,6 +248,49 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 	}
 	fmt.Fprintf(w, "sizing:       %s (open it in a browser; %s)\n", filepath.Join(opts.Out, "sizing.html"), strings.Join(srep.Warnings, "; "))
 	return rep, nil
+}
+
+// simulated checks that the simulator serves every model the tiers call,
+// so a tiers file naming another model fails here and not job by job.
+func simulated(tiers *tiering.Config, sim bedrocksim.Config) error {
+	var errs []error
+	for i, t := range tiers.Tiers {
+		for _, id := range []string{t.ModelID, t.FallbackModelID} {
+			if _, ok := sim.Models[id]; id != "" && !ok {
+				errs = append(errs, fmt.Errorf("tiers[%d] (%s): model %q is not one the Bedrock simulator serves (it serves %s)",
+					i, t.Name, id, strings.Join(slices.Sorted(maps.Keys(sim.Models)), ", ")))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// acceptServiceTiers makes the simulated account take the service tiers the
+// tiers file asks for, on each tier's model and fallback: the demo shows
+// what they cost, and a model that refuses one is the pipeline's tested
+// fallback, not the demo's subject.
+func acceptServiceTiers(tiers *tiering.Config, sim bedrocksim.Config) {
+	for _, t := range tiers.Tiers {
+		st := t.RequestedServiceTier()
+		if st == "" {
+			continue
+		}
+		for _, id := range []string{t.ModelID, t.FallbackModelID} {
+			m, ok := sim.Models[id]
+			if !ok || slices.Contains(m.ServiceTiers, st) {
+				continue
+			}
+			m.ServiceTiers = slices.Concat(m.ServiceTiers, []string{st})
+			sim.Models[id] = m
+		}
+	}
+}
+
+func tiersSource(path string) string {
+	if path == "" {
+		return "shipped default (tiering/default.yaml)"
+	}
+	return path
 }
 
 // waitDrained polls until the job queue is empty twice in a row (every

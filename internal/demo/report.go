@@ -28,6 +28,17 @@ type Report struct {
 	Limits      []string // each worker's adaptive limiter per model at the end
 	Sim         bedrocksim.Stats
 	Elapsed     time.Duration
+	// Tiered is what the run cost: the sum of the results' costs.
+	Tiered tiering.Cost
+	// AllLast is what the same calls would have cost had every job gone
+	// to the last tier: each result's usage (all its calls) priced with the
+	// last tier's prices. Tokens are the ones actually used, so it leaves
+	// out how a more capable model would have answered differently.
+	AllLast tiering.Cost
+	// LastTier names the last tier, whose prices AllLast uses.
+	LastTier string
+
+	lastPrices tiering.Prices
 }
 
 // Row totals one tier.
@@ -51,6 +62,10 @@ func newReport(tiers *tiering.Config) *Report {
 	for _, t := range tiers.Tiers {
 		r.Tiers = append(r.Tiers, t.Name)
 	}
+	if n := len(tiers.Tiers); n > 0 {
+		last := tiers.Tiers[n-1]
+		r.LastTier, r.lastPrices = last.Name, last.Prices
+	}
 	r.Tiers = append(r.Tiers, "none")
 	return r
 }
@@ -71,6 +86,8 @@ func (r *Report) add(res jobv1.Result) {
 	row.OutputTokens += res.Usage.OutputTokens
 	row.Cost = row.Cost.Add(res.Cost)
 	row.Attempts += res.Attempts
+	r.Tiered = r.Tiered.Add(res.Cost)
+	r.AllLast = r.AllLast.Add(r.lastPrices.Cost(res.Usage))
 	for _, e := range res.Escalations {
 		r.Escalations = append(r.Escalations, fmt.Sprintf("%s: %s → %s (%s)", res.JobID, e.FromTier, e.ToTier, e.Reason))
 	}
@@ -86,6 +103,19 @@ func (r *Report) add(res jobv1.Result) {
 	}
 }
 
+// ModelUSD is a cost without its guardrail part: what the model calls
+// themselves cost.
+func ModelUSD(c tiering.Cost) float64 { return c.TotalUSD - c.GuardrailUSD }
+
+// Ratio is the tiered run's cost as a share of AllLast, for model cost alone
+// and with guardrail cost; ok is false when AllLast is zero (nothing used).
+func (r *Report) Ratio() (model, withGuardrail float64, ok bool) {
+	if ModelUSD(r.AllLast) <= 0 || r.AllLast.TotalUSD <= 0 {
+		return 0, 0, false
+	}
+	return ModelUSD(r.Tiered) / ModelUSD(r.AllLast), r.Tiered.TotalUSD / r.AllLast.TotalUSD, true
+}
+
 // Count returns how many results have status.
 func (r *Report) Count(status string) int {
 	n := 0
@@ -94,6 +124,25 @@ func (r *Report) Count(status string) int {
 	}
 	return n
 }
+
+// printRatio compares the run's cost with every job on the last tier.
+func (r *Report) printRatio(w io.Writer) {
+	model, withGuardrail, ok := r.Ratio()
+	if !ok {
+		fmt.Fprintf(w, "\ntiered vs all on %s: nothing to compare, no tokens were used\n", r.LastTier)
+		return
+	}
+	fmt.Fprintf(w, "\ntiered vs all on %s (the same calls' usage at %s's prices):\n", r.LastTier, r.LastTier)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\ttiered USD\tall %s USD\tratio\t\n", r.LastTier)
+	fmt.Fprintf(tw, "model cost\t%s\t%s\t%s\t\n", formatUSD(ModelUSD(r.Tiered)), formatUSD(ModelUSD(r.AllLast)), formatRatio(model))
+	fmt.Fprintf(tw, "with guardrail\t%s\t%s\t%s\t\n", formatUSD(r.Tiered.TotalUSD), formatUSD(r.AllLast.TotalUSD), formatRatio(withGuardrail))
+	tw.Flush()
+}
+
+func formatUSD(v float64) string { return fmt.Sprintf("%.6f", v) }
+
+func formatRatio(r float64) string { return fmt.Sprintf("%.1f%%", 100*r) }
 
 // Print writes the summary table and where the outputs are.
 func (r *Report) Print(w io.Writer, out string) {
@@ -123,6 +172,7 @@ func (r *Report) Print(w io.Writer, out string) {
 		total.InputTokens, total.OutputTokens, total.Cost.TotalUSD)
 	tw.Flush()
 	fmt.Fprintf(w, "  of which guardrail %.6f USD\n", total.Cost.GuardrailUSD)
+	r.printRatio(w)
 
 	fmt.Fprintln(w, "\nBedrock (simulator counters):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -171,5 +221,5 @@ func (r *Report) Print(w io.Writer, out string) {
 		fmt.Fprintf(w, "  %s\n", d.Reason)
 	}
 	fmt.Fprintf(w, "\nresults:      %s/results/ (one JSON per job, as written to S3)\n", out)
-	fmt.Fprintf(w, "dead letters: %s/dead-letter/\nmetrics:      %s/metrics.emf (CloudWatch EMF, one line per job)\nlogs:         %s/worker.log\n", out, out, out)
+	fmt.Fprintf(w, "dead letters: %s/dead-letter/\nmetrics:      %s/metrics.emf (CloudWatch EMF, a line per job and per model call)\nlogs:         %s/worker.log\n", out, out, out)
 }

@@ -36,8 +36,12 @@ type TierPlan struct {
 	// InputTokens sums the documents' estimated tokens
 	// (tiering.EstimateTokens); the costs add system prompts and answers.
 	InputTokens int
-	// Low and High sum tiering.Config.EstimateRange over the jobs.
+	// Low and High sum tiering.Config.Estimate over the jobs: as
+	// configured, at each tier's service tier and with its prompt caching.
 	Low, High tiering.Cost
+	// StandardLow and StandardHigh are the same at the default service
+	// tier without caching, to show what those save.
+	StandardLow, StandardHigh tiering.Cost
 }
 
 // JobPlan is one job's plan.
@@ -45,9 +49,10 @@ type JobPlan struct {
 	JobID  string
 	Source string
 	// Decision is the tier, the rule that chose it and why.
-	Decision        tiering.Decision
-	EstimatedTokens int
-	Low, High       tiering.Cost
+	Decision                  tiering.Decision
+	EstimatedTokens           int
+	Low, High                 tiering.Cost
+	StandardLow, StandardHigh tiering.Cost
 	// Upload says the document is over the inline limit, so it would be
 	// uploaded to the input bucket and sent by reference.
 	Upload bool
@@ -97,7 +102,9 @@ func (r *runner) dryRun(ctx context.Context, ins []input, out io.Writer) error {
 			f.EstimatedTokens = tiering.PromptTokens(j, j.Text)
 			f.Override, f.Hint = j.TierOverride, j.TierHint
 			jp.EstimatedTokens = f.EstimatedTokens
-			jp.Low, jp.High, jp.Decision, jp.Err = cfg.EstimateRange(f)
+			var e tiering.Estimate
+			e, jp.Err = cfg.Estimate(f)
+			jp.Decision, jp.Low, jp.High, jp.StandardLow, jp.StandardHigh = e.Decision, e.Low, e.High, e.StandardLow, e.StandardHigh
 		}
 		if jp.Err == nil {
 			for _, t := range []*TierPlan{&plan.Tiers[row[jp.Decision.Tier]], &plan.Total} {
@@ -105,6 +112,8 @@ func (r *runner) dryRun(ctx context.Context, ins []input, out io.Writer) error {
 				t.InputTokens += jp.EstimatedTokens
 				t.Low = t.Low.Add(jp.Low)
 				t.High = t.High.Add(jp.High)
+				t.StandardLow = t.StandardLow.Add(jp.StandardLow)
+				t.StandardHigh = t.StandardHigh.Add(jp.StandardHigh)
 			}
 		}
 		if jp.Upload {
@@ -134,6 +143,13 @@ func (r *runner) writePlan(out io.Writer, plan *Plan) {
 	tw.Flush()
 	fmt.Fprintln(out, "\nInput tokens are the documents' (4 characters per token). Low: one call with a short answer;"+
 		"\nhigh: a full-length answer plus escalation to the next tier where it can happen.")
+	if tot := plan.Total; tot.StandardLow != tot.Low || tot.StandardHigh != tot.High {
+		fmt.Fprintf(out, "\nService tiers and prompt caching as configured (%s): %s to %s USD; at the default service tier\n"+
+			"without caching the same jobs cost %s to %s USD. Low: %s; high: %s.\n"+
+			"Low assumes the cached system prompt is read, high that it is written (a write costs more than plain input).\n",
+			r.featureList(), usd(tot.Low.TotalUSD), usd(tot.High.TotalUSD), usd(tot.StandardLow.TotalUSD), usd(tot.StandardHigh.TotalUSD),
+			saving(tot.StandardLow.TotalUSD, tot.Low.TotalUSD), saving(tot.StandardHigh.TotalUSD, tot.High.TotalUSD))
+	}
 
 	var notPlanned []JobPlan
 	for _, j := range plan.Jobs {
@@ -225,4 +241,47 @@ func commas(n int) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// featureList names the tiers' service tiers and prompt caches, for the
+// saving line.
+func (r *runner) featureList() string {
+	var parts []string
+	for _, t := range r.deps.Tiers.Tiers {
+		var fs []string
+		if st := t.RequestedServiceTier(); st != "" {
+			fs = append(fs, st)
+		}
+		// Only a prompt long enough to be cached counts.
+		if slices.ContainsFunc([]string{tiering.TaskSummarize, tiering.TaskClassify, tiering.TaskExtract, tiering.TaskCustom},
+			func(task string) bool { return tiering.CachedPrefixTokens(t, task) > 0 }) {
+			ttl := t.PromptCache.TTL
+			if ttl == "" {
+				ttl = tiering.CacheTTL5m
+			}
+			fs = append(fs, "cache "+ttl)
+		}
+		if len(fs) > 0 {
+			parts = append(parts, t.Name+": "+strings.Join(fs, ", "))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// saving says how a configured cost compares with the standard one.
+func saving(standard, configured float64) string {
+	pct := func(d float64) string {
+		if standard == 0 {
+			return "0%"
+		}
+		return strconv.FormatFloat(100*d/standard, 'f', 1, 64) + "%"
+	}
+	switch d := standard - configured; {
+	case d > 0:
+		return "saves " + usd(d) + " USD (" + pct(d) + ")"
+	case d < 0:
+		return "costs " + usd(-d) + " USD (" + pct(-d) + ") more"
+	default:
+		return "the same"
+	}
 }

@@ -215,3 +215,59 @@ func TestDryRunNeedsNoClients(t *testing.T) {
 		t.Error("run without an SQS client succeeded")
 	}
 }
+
+// A dry run with flex on a tier shows both costs and the saving; without
+// service tiers or caching it shows no saving line. The default-tier
+// figures of the flex plan are the plain plan's figures.
+func TestDryRunShowsTheSaving(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(corpus, "jobs.jsonl")
+	run := func(cfg *tiering.Config) (*submit.Plan, string) {
+		var out, progress bytes.Buffer
+		sum, err := submit.Run(context.Background(), submit.Options{Paths: []string{path}, DryRun: true}, submit.Deps{Tiers: cfg}, &progress, &out)
+		if err != nil {
+			t.Fatalf("dry run: %v\n%s", err, progress.String())
+		}
+		return sum.Plan, out.String()
+	}
+	plain, plainText := run(tiering.Default())
+	if strings.Contains(plainText, "save") {
+		t.Errorf("a plan without service tiers or caching shows a saving:\n%s", plainText)
+	}
+	flex := tiering.Default()
+	for i := range flex.Tiers {
+		p := flex.Tiers[i].Prices
+		flex.Tiers[i].ServiceTier = tiering.ServiceTierFlex
+		flex.Tiers[i].Prices.ServiceTiers = map[string]tiering.TokenPrices{tiering.ServiceTierFlex: {
+			InputPerMTok: p.InputPerMTok / 2, OutputPerMTok: p.OutputPerMTok / 2,
+			CacheReadPerMTok: p.CacheReadPerMTok / 2, CacheWritePerMTok: p.CacheWritePerMTok / 2, CacheWrite1hPerMTok: p.CacheWrite1hPerMTok / 2}}
+	}
+	if err := flex.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	plan, text := run(flex)
+	tot := plan.Total
+	if !near(tot.StandardLow.TotalUSD, plain.Total.Low.TotalUSD) || !near(tot.StandardHigh.TotalUSD, plain.Total.High.TotalUSD) {
+		t.Errorf("default-tier figures %v–%v, want the plain plan's %v–%v", tot.StandardLow.TotalUSD, tot.StandardHigh.TotalUSD, plain.Total.Low.TotalUSD, plain.Total.High.TotalUSD)
+	}
+	// Tokens at half price; the guardrail is not discounted.
+	if wantLow := plain.Total.Low.TotalUSD - (plain.Total.Low.TotalUSD-plain.Total.Low.GuardrailUSD)/2; !near(tot.Low.TotalUSD, wantLow) {
+		t.Errorf("flex low %v, want %v (tokens at half price, guardrail unchanged)", tot.Low.TotalUSD, wantLow)
+	}
+	if !strings.Contains(text, "Service tiers and prompt caching as configured (economy: flex; standard: flex; premium: flex)") ||
+		!strings.Contains(text, "Low: saves ") || !strings.Contains(text, "high: saves ") {
+		t.Errorf("no saving line:\n%s", text)
+	}
+
+	// Caching a long prompt: low reads it (cheaper), high writes it
+	// (dearer than plain input), and the line says both ways.
+	cached := tiering.Default()
+	for i := range cached.Tiers {
+		cached.Tiers[i].SystemPrompts = map[string]string{"default": strings.Repeat("Keep figures exactly as written. ", 700)}
+	}
+	// The shipped standard and premium tiers cache prompts this long.
+	if _, text := run(cached); !strings.Contains(text, "(standard: cache 5m; premium: cache 5m)") || !strings.Contains(text, "Low: saves ") ||
+		!strings.Contains(text, "more.") {
+		t.Errorf("caching line does not say low saves and high costs more:\n%s", text)
+	}
+}
