@@ -33,12 +33,20 @@ fmt:
 demo:
 	$(GO) run ./cmd/tierq-dev demo
 
-## bench: job parsing (typical and 1 MiB worst cases), the simulator's throughput, then the limiter matrix (4 strategies × 3 scenarios) and worker
-## memory, about 4 minutes; figures in issues are measured here; writes bench/results/*.json
+## bench: job parsing (typical and 1 MiB worst cases), the simulator's throughput, then the limiter matrix (4 strategies × 3 scenarios), worker
+## memory and the pipeline's overhead against a plain SDK loop (18 trials of 3,000 jobs; TIERQ_BENCH_JOBS=20000 for the issue's size), about
+## 6 minutes; figures in issues are measured here; writes bench/results/*.json
 bench:
 	$(GO) test -run='^$$' -bench=ParseJob -benchtime=20x ./jobv1/
 	$(GO) test -run='^$$' -bench=. -benchtime=3s ./internal/bedrocksim/
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=20m ./bench/
+
+## chaos: 3 tierq worker processes on tierq-dev up, 1,000 jobs, a worker killed -9 every few seconds and restarted;
+## checks one result per job, no extra model calls beyond those cut by the kills, empty queues; prints the figures.
+## Workers run with their default timeouts, so the last kill's jobs come back after one visibility timeout.
+.PHONY: chaos
+chaos:
+	$(GO) test -count=1 -v -run '^TestChaos$$' -timeout 30m ./internal/chaos/ -chaos.jobs=1000 -chaos.defaults
 
 ## fuzz: a minute of fuzzing per target
 fuzz:

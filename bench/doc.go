@@ -16,6 +16,17 @@
 // as a child process with 100,000 messages waiting in the queue, and
 // reports its peak resident memory (results/memory.json).
 //
+// BenchmarkOverhead (issue 6) compares, in alternating trials on the same
+// job set, a plain SDK loop (receive 10, Converse with the tier's guardrail,
+// PutObject If-None-Match: *, DeleteMessageBatch), the same loop with a
+// HeadObject per job, and tierq's worker, at concurrency 8, 32 and 64, on
+// zero-latency emulators served by a child process (bench/internal/emu) so
+// that the CPU time it reports is the client side's alone. It prints jobs/s,
+// CPU per 1,000 jobs and tierq's share of the loop, and writes
+// results/overhead.json. TIERQ_BENCH_JOBS (3,000) and TIERQ_BENCH_ROUNDS (2)
+// size it; TIERQ_BENCH_VARIANTS and TIERQ_BENCH_CONCURRENCY pick a subset to
+// profile.
+//
 // The benchmarks need a few minutes, loopback networking and nothing else;
 // they skip under -short. They are not timed tests and assert nothing: they
 // measure, and the targets they report against are in the JSON. The pure

@@ -2,14 +2,18 @@ package deploy_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
+	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,22 +21,30 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tierq/tierq/internal/app"
+	"github.com/tierq/tierq/internal/bedrocksim"
+	"github.com/tierq/tierq/internal/devstack"
 	"github.com/tierq/tierq/internal/iampolicy"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
 )
 
+type service struct {
+	Image       string            `yaml:"image"`
+	Build       any               `yaml:"build"`
+	Command     []string          `yaml:"command"`
+	Ports       []string          `yaml:"ports"`
+	Environment map[string]string `yaml:"environment"`
+	Volumes     []string          `yaml:"volumes"`
+	StopGrace   string            `yaml:"stop_grace_period"`
+	DependsOn   map[string]any    `yaml:"depends_on"`
+	Profiles    []string          `yaml:"profiles"`
+	Healthcheck struct {
+		Test []string `yaml:"test"`
+	} `yaml:"healthcheck"`
+}
+
 type compose struct {
-	Services map[string]struct {
-		Image       string            `yaml:"image"`
-		Build       any               `yaml:"build"`
-		Command     []string          `yaml:"command"`
-		Ports       []string          `yaml:"ports"`
-		Environment map[string]string `yaml:"environment"`
-		Volumes     []string          `yaml:"volumes"`
-		StopGrace   string            `yaml:"stop_grace_period"`
-		DependsOn   map[string]any    `yaml:"depends_on"`
-	} `yaml:"services"`
+	Services map[string]service `yaml:"services"`
 }
 
 func read(t *testing.T, path string) []byte {
@@ -66,35 +78,90 @@ func cmdSource(t *testing.T) string {
 	return b.String()
 }
 
-func TestDockerCompose(t *testing.T) {
+// flagValue is the value of --name in a command, or def.
+func flagValue(cmd []string, name, def string) string {
+	for i, a := range cmd {
+		if a == "--"+name && i+1 < len(cmd) {
+			return cmd[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			return v
+		}
+	}
+	return def
+}
+
+func readCompose(t *testing.T) compose {
+	t.Helper()
 	var c compose
 	if err := yaml.Unmarshal(read(t, "docker-compose.yml"), &c); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
-	for _, name := range []string{"localstack", "bedrock-sim", "worker", "submit"} {
+	for _, name := range []string{"tierq-dev", "worker", "submit", "localstack", "bedrock-sim", "worker-localstack", "submit-localstack"} {
 		if _, ok := c.Services[name]; !ok {
 			t.Fatalf("service %q missing", name)
 		}
 	}
-	// The port each service listens on inside the compose network.
-	listens := map[string]string{"localstack": "4566"}
-	sim := c.Services["bedrock-sim"]
-	for i, a := range sim.Command {
-		if a == "--addr" && i+1 < len(sim.Command) {
-			_, port, _ := strings.Cut(sim.Command[i+1], ":")
-			listens["bedrock-sim"] = port
-			if !strings.HasPrefix(sim.Command[i+1], "0.0.0.0:") {
-				t.Errorf("bedrock-sim listens on %s: other containers cannot reach it", sim.Command[i+1])
-			}
-		}
+	return c
+}
+
+// listenPorts is the port each service listens on inside the compose
+// network, read from its command.
+func listenPorts(t *testing.T, c compose) map[string][]string {
+	t.Helper()
+	dev := c.Services["tierq-dev"]
+	if dev.Command[0] != "up" {
+		t.Errorf("tierq-dev runs %v, want the up command", dev.Command)
 	}
+	if bind := flagValue(dev.Command, "bind", devstack.DefaultBind); bind != "0.0.0.0" {
+		t.Errorf("tierq-dev binds %s: other containers cannot reach it", bind)
+	}
+	listens := map[string][]string{
+		"localstack": {"4566"},
+		"tierq-dev": {flagValue(dev.Command, "aws-port", strconv.Itoa(devstack.DefaultAWSPort)),
+			flagValue(dev.Command, "sim-port", strconv.Itoa(devstack.DefaultSimPort))},
+	}
+	sim := c.Services["bedrock-sim"]
 	if sim.Command[0] != "sim" {
 		t.Errorf("bedrock-sim runs %v, want the sim command", sim.Command)
+	}
+	addr := flagValue(sim.Command, "addr", "127.0.0.1:4599")
+	if !strings.HasPrefix(addr, "0.0.0.0:") {
+		t.Errorf("bedrock-sim listens on %s: other containers cannot reach it", addr)
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	listens["bedrock-sim"] = []string{port}
+	return listens
+}
+
+func TestDockerCompose(t *testing.T) {
+	c := readCompose(t)
+	listens := listenPorts(t, c)
+
+	// Published ports: each maps to a port its service listens on, and no
+	// two services take the same host port, so the localstack profile runs
+	// beside the default stack.
+	hostPorts := map[string]string{}
+	for name, svc := range c.Services {
+		for _, p := range svc.Ports {
+			parts := strings.Split(p, ":")
+			if len(parts) != 3 || parts[0] != "127.0.0.1" {
+				t.Errorf("%s publishes %q: want 127.0.0.1:HOST:CONTAINER, loopback only", name, p)
+				continue
+			}
+			if !slices.Contains(listens[name], parts[2]) {
+				t.Errorf("%s publishes container port %s, but listens on %v", name, parts[2], listens[name])
+			}
+			if other, dup := hostPorts[parts[1]]; dup {
+				t.Errorf("%s and %s both publish host port %s", name, other, parts[1])
+			}
+			hostPorts[parts[1]] = name
+		}
 	}
 
 	src := cmdSource(t)
 	init := string(read(t, "deploy/localstack/init.sh"))
-	for _, name := range []string{"worker", "submit"} {
+	for _, name := range []string{"worker", "submit", "worker-localstack", "submit-localstack"} {
 		env := c.Services[name].Environment
 		for _, v := range []string{"AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"} {
 			u, err := url.Parse(env[v])
@@ -102,8 +169,13 @@ func TestDockerCompose(t *testing.T) {
 				t.Errorf("%s: %s = %q is not a URL", name, v, env[v])
 				continue
 			}
-			if port, ok := listens[u.Hostname()]; !ok || port != u.Port() {
-				t.Errorf("%s: %s = %s, but service %q listens on port %q", name, v, env[v], u.Hostname(), port)
+			if !slices.Contains(listens[u.Hostname()], u.Port()) {
+				t.Errorf("%s: %s = %s, but service %q listens on %v", name, v, env[v], u.Hostname(), listens[u.Hostname()])
+			}
+			// submit calls SQS and S3 only; a worker calls all three.
+			calls := strings.HasPrefix(name, "worker") || v != "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
+			if _, ok := c.Services[name].DependsOn[u.Hostname()]; calls && !ok {
+				t.Errorf("%s: %s points at %s, which it does not depend on", name, v, u.Hostname())
 			}
 		}
 		for k, v := range env {
@@ -111,8 +183,11 @@ func TestDockerCompose(t *testing.T) {
 				t.Errorf("%s sets %s, which cmd/tierq never reads", name, k)
 			}
 			if strings.HasPrefix(k, "AWS_SECRET") && v != "test" {
-				t.Errorf("%s: only LocalStack's dummy credentials belong in this file", name)
+				t.Errorf("%s: only the emulators' dummy credentials belong in this file", name)
 			}
+		}
+		if !strings.HasSuffix(name, "-localstack") {
+			continue
 		}
 		for _, k := range []string{"TIERQ_QUEUE_URL", "TIERQ_DLQ_URL"} {
 			queue := env[k][strings.LastIndex(env[k], "/")+1:]
@@ -128,31 +203,123 @@ func TestDockerCompose(t *testing.T) {
 			}
 		}
 	}
-	w := c.Services["worker"]
-	if w.Command[0] != "worker" {
-		t.Errorf("worker runs %v", w.Command)
-	}
-	if d, err := time.ParseDuration(w.StopGrace); err != nil || d < 30*time.Second {
-		t.Errorf("worker stop_grace_period %q: want at least 30s so the drain window fits", w.StopGrace)
-	}
-	for _, v := range c.Services["localstack"].Volumes {
-		host, _, _ := strings.Cut(v, ":")
-		if _, err := os.Stat(filepath.Join("..", host)); err != nil {
-			t.Errorf("localstack mounts %s: %v", host, err)
+	for _, name := range []string{"worker", "worker-localstack"} {
+		w := c.Services[name]
+		if w.Command[0] != "worker" {
+			t.Errorf("%s runs %v", name, w.Command)
+		}
+		if d, err := time.ParseDuration(w.StopGrace); err != nil || d < 30*time.Second {
+			t.Errorf("%s stop_grace_period %q: want at least 30s so the drain window fits", name, w.StopGrace)
 		}
 	}
-	for _, v := range c.Services["submit"].Volumes {
-		host, _, _ := strings.Cut(v, ":")
-		if _, err := os.Stat(filepath.Join("..", host)); err != nil {
-			t.Errorf("submit mounts %s: %v", host, err)
+	// The default stack needs no token: nothing of it is in a profile, and
+	// everything of LocalStack is.
+	for name, svc := range c.Services {
+		isLocalstack := name == "localstack" || name == "bedrock-sim" || name == "worker-localstack"
+		switch {
+		case (name == "tierq-dev" || name == "worker") && len(svc.Profiles) > 0:
+			t.Errorf("%s is in profiles %v: the default stack must start without one", name, svc.Profiles)
+		case isLocalstack && !slices.Equal(svc.Profiles, []string{"localstack"}):
+			t.Errorf("%s is in profiles %v, want [localstack]", name, svc.Profiles)
+		case strings.HasPrefix(name, "submit") && !slices.Equal(svc.Profiles, []string{"tools"}):
+			t.Errorf("%s is in profiles %v, want [tools]: it is run, not kept up", name, svc.Profiles)
+		}
+	}
+	for name, svc := range c.Services {
+		for _, v := range svc.Volumes {
+			host, _, _ := strings.Cut(v, ":")
+			if _, err := os.Stat(filepath.Join("..", host)); err != nil {
+				t.Errorf("%s mounts %s: %v", name, host, err)
+			}
 		}
 	}
 }
 
+// TestDockerComposeDefaultStackIsTierqDevUp checks that the default
+// workers' environment is exactly what `tierq-dev up --host tierq-dev`
+// prints (a real stack is started to print it), and that the healthcheck
+// waits for the env file up writes when it is ready.
+func TestDockerComposeDefaultStackIsTierqDevUp(t *testing.T) {
+	c := readCompose(t)
+	dev := c.Services["tierq-dev"]
+	if host := flagValue(dev.Command, "host", ""); host != "tierq-dev" {
+		t.Fatalf("tierq-dev --host %q: want its service name, tierq-dev, which other containers resolve", host)
+	}
+	if b, ok := dev.Build.(map[string]any); !ok || b["target"] != "dev" {
+		t.Errorf("tierq-dev build %v: want the Dockerfile's dev target", dev.Build)
+	}
+	envFile := flagValue(dev.Command, "env-file", "")
+	if envFile == "" || !slices.Equal(dev.Healthcheck.Test, []string{"CMD", "/usr/local/bin/tierq-dev", "wait", "--env-file", envFile, "--timeout", "1s"}) {
+		t.Errorf("tierq-dev healthcheck %q: want tierq-dev wait on its --env-file %q", dev.Healthcheck.Test, envFile)
+	}
+
+	awsPort := flagValue(dev.Command, "aws-port", strconv.Itoa(devstack.DefaultAWSPort))
+	simPort := flagValue(dev.Command, "sim-port", strconv.Itoa(devstack.DefaultSimPort))
+	st, err := devstack.Start(t.Context(), devstack.Config{Host: "tierq-dev", Sim: bedrocksim.DefaultConfig()},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	port := func(u string) string { p, _ := url.Parse(u); return p.Port() }
+	replace := strings.NewReplacer(":"+port(st.Endpoints.SQS), ":"+awsPort, ":"+port(st.Endpoints.Bedrock), ":"+simPort)
+	want := map[string]string{}
+	for _, v := range st.Endpoints.Env() {
+		want[v.Name] = replace.Replace(v.Value)
+	}
+	for _, name := range []string{"worker", "submit"} {
+		env := c.Services[name].Environment
+		for k, v := range want {
+			if env[k] != v {
+				t.Errorf("%s: %s = %q, but tierq-dev up prints %q", name, k, env[k], v)
+			}
+		}
+		for k := range env {
+			if _, ok := want[k]; !ok && k != "TIERQ_TIERS_FILE" {
+				t.Errorf("%s sets %s, which tierq-dev up does not print", name, k)
+			}
+		}
+	}
+}
+
+// dockerStages splits the Dockerfile into its stages: the FROM line's name
+// ("" for an unnamed stage) and the stage's lines.
+func dockerStages(df string) (names []string, bodies []string) {
+	for _, line := range strings.Split(df, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "FROM" {
+			name := ""
+			if len(f) == 4 && strings.EqualFold(f[2], "AS") {
+				name = f[3]
+			}
+			names = append(names, name)
+			bodies = append(bodies, "")
+			continue
+		}
+		if len(bodies) > 0 {
+			bodies[len(bodies)-1] += line + "\n"
+		}
+	}
+	return names, bodies
+}
+
 func TestDockerfileBuildsOnlyTheProductionBinary(t *testing.T) {
-	df := string(read(t, "Dockerfile"))
-	if !strings.Contains(df, "./cmd/tierq\n") || strings.Contains(df, "tierq-dev") && !strings.Contains(df, "never built") {
-		t.Errorf("Dockerfile must build ./cmd/tierq and not the emulator entry point")
+	names, bodies := dockerStages(string(read(t, "Dockerfile")))
+	if len(names) == 0 {
+		t.Fatal("Dockerfile has no stages")
+	}
+	// The last stage is what `docker build .` and the worker services build.
+	last := bodies[len(bodies)-1]
+	if names[len(names)-1] != "" || !strings.Contains(last, "COPY --from=build /out/tierq /usr/local/bin/tierq\n") ||
+		strings.Contains(last, "tierq-dev") {
+		t.Errorf("the Dockerfile's last stage must be the production image with ./cmd/tierq only:\n%s", last)
+	}
+	i := slices.Index(names, "build")
+	if i < 0 || !strings.Contains(bodies[i], "./cmd/tierq\n") || strings.Contains(bodies[i], "tierq-dev") {
+		t.Errorf("the build stage must build ./cmd/tierq and not the emulator entry point")
+	}
+	d := slices.Index(names, "dev")
+	if d < 0 || !strings.Contains(bodies[d], "tierq-dev") || strings.Contains(bodies[d], "/out/tierq ") {
+		t.Errorf("the dev target (docker-compose's tierq-dev) must hold tierq-dev and nothing else")
 	}
 }
 
@@ -316,14 +483,16 @@ var awsCalls = map[string]string{
 	"pipeline.Store.GetObject":                  "s3:GetObject",
 	"pipeline.Store.PutObject":                  "s3:PutObject",
 	"pipeline.Converser.Converse":               "bedrock:InvokeModel",
+	"app.QueueInfo.GetQueueAttributes":          "sqs:GetQueueAttributes",
+	"app.BedrockChecks.ApplyGuardrail":          "bedrock:ApplyGuardrail",
+	"app.BedrockChecks.CountTokens":             "bedrock:CountTokens",
 }
 
 func TestIAMPolicyCoversTheWorkersCalls(t *testing.T) {
 	// Granted without being called: s3:ListBucket, because without it S3
 	// answers 403, not 404, for a missing key, and every job would look as
-	// if its result might exist; bedrock:ApplyGuardrail, which AWS lists
-	// with InvokeModel for inference with a guardrail.
-	want := map[string]bool{"s3:ListBucket": true, "bedrock:ApplyGuardrail": true}
+	// if its result might exist.
+	want := map[string]bool{"s3:ListBucket": true}
 	clients := reflect.TypeFor[app.Clients]()
 	for i := range clients.NumField() {
 		iface := clients.Field(i).Type

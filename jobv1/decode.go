@@ -542,7 +542,15 @@ func invalidUTF8At(b []byte) int {
 
 // decodeValue decodes one JSON value the way the schema validator wants it:
 // numbers as json.Number, so none loses precision.
+//
+// A string without escapes is its bytes between the quotes: scanJSON has
+// read it already and found it valid UTF-8 without control characters, so
+// decoding it again would only copy a document slowly. Most of a job's
+// bytes are such a string (text, instructions).
 func decodeValue(raw []byte) (any, error) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any

@@ -1,6 +1,7 @@
 package jobv1
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -132,6 +133,22 @@ func TestTruncateKeepsCharactersWhole(t *testing.T) {
 	} {
 		if got := truncate(tt.in, tt.n); got != tt.want {
 			t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
+	}
+}
+
+// decodeValue's shortcut for strings without escapes must give what
+// encoding/json gives, and strings with escapes still go through it.
+func TestDecodeValueStrings(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{`""`, `"plain text"`, `"été ✓ 😀"`, `"tab\tand \"quotes\""`, `"\u00e9"`, `"a\\b"`, `"\/"`} {
+		var want any
+		if err := json.Unmarshal([]byte(raw), &want); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		got, err := decodeValue([]byte(raw))
+		if err != nil || got != want {
+			t.Errorf("decodeValue(%s) = %q, %v; want %q", raw, got, err, want)
 		}
 	}
 }

@@ -16,16 +16,14 @@ import (
 
 // One model call per job, whatever the delivery pattern.
 //
-// The result check (HeadObject) and the conditional result write
-// (If-None-Match: *) make deliveries one after another free, but two
-// deliveries of one job running at the same time (SQS hands out duplicates,
-// upstream resends, two workers) would both find no result and both pay for
-// the model; the write only decides whose answer is kept. So before any
-// model call a delivery claims the job:
+// The conditional result write (If-None-Match: *) decides whose answer is
+// kept, but two deliveries of one job running at the same time (SQS hands
+// out duplicates, upstream resends, two workers) would both pay for the
+// model. So before any model call a delivery claims the job:
 //
 //   - In the process, one delivery of a job runs at a time: a second one
 //     waits for the first (it holds a slot, but SQS duplicates are rare and
-//     the wait costs no request), then checks for the result again.
+//     the wait costs no request), then claims and finds the result.
 //   - Across processes, a claim object {prefix}{job_id}.claim next to the
 //     result, created with PutObject If-None-Match: *, names the worker and
 //     a lease. The holder renews the lease every third of it (PutObject
@@ -37,15 +35,24 @@ import (
 //   - A delivery that gives its job back (transient trouble, shutdown) ends
 //     its lease at once, so the next delivery need not wait it out.
 //
-// Cost in S3 requests: a new job makes three (HeadObject, the claim's
-// PutObject, the result's PutObject) where it made two, plus one PutObject
-// per lease renewal for a job running longer than a third of the lease; a
-// redelivery of a finished job still makes one (HeadObject). The claim is
-// left in place when the job is done: the result check answers every later
-// delivery before the claim is read, and deleting it would cost a request
-// per job and s3:DeleteObject. A lifecycle rule may expire claims after a
-// day.
+// The claim is also how a delivery knows whether to look for a result. Every
+// result has a claim beside it, written before it (an invalid job, answered
+// without a model call, writes one too: markClaimed), and claims stay in
+// place. So a claim this delivery creates means a new job: no result to look
+// for. Only when the claim exists does the delivery check for the result
+// (HeadObject), and a finished job is acknowledged there, before the claim
+// is read. A claim deleted while its result stays (by hand, or a lifecycle
+// rule expiring claims sooner than results) would let a redelivery of that
+// job pay for the model once more; its answer is then dropped by the result
+// write and recorded in metrics as superseded.
 //
+// Cost in S3 requests: a new job makes two (the claim's PutObject, the
+// result's PutObject), where checking for the result first made three, plus
+// one PutObject per lease renewal for a job running longer than a third of
+// the lease; a redelivery of a finished job makes two (the claim's
+// PutObject that finds the claim, and the HeadObject that finds the result),
+// where it made one. New jobs outnumber redeliveries by far.
+
 // Why S3 and not a lock table: the results bucket is already the record of
 // what is done, its conditional writes are atomic per key, and the worker's
 // role already writes there; a DynamoDB table would add a service, a
@@ -125,14 +132,18 @@ func (p *Pipeline) enter(ctx context.Context, jobID string) (leave func(), waite
 	}
 }
 
-// claim takes the job's claim. It returns the held claim, or an error: a
-// *claimBusy when another delivery holds a live lease, any other error for
-// S3 trouble.
-func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID string) (*heldClaim, error) {
+// errDone is a job whose result exists: the delivery is acknowledged.
+var errDone = errors.New("the job's result exists")
+
+// claim takes the job's claim. It returns the held claim, or an error:
+// errDone when the job has a result (resultKey), a *claimBusy when another
+// delivery holds a live lease, any other error for S3 trouble.
+func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID, resultKey string) (*heldClaim, error) {
 	key := ClaimKey(p.cfg.ResultsPrefix, jobID)
 	token := newToken()
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.S3Timeout)
 	defer cancel()
+	checked := false
 	// Three rounds cover a claim deleted, or taken over, between our reads.
 	for range 3 {
 		etag, err := p.putClaim(cctx, key, jobID, token, p.cfg.ClaimLease, "", true)
@@ -141,6 +152,18 @@ func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID string) (*
 		}
 		if !errors.Is(err, errExists) {
 			return nil, p.claimError(ctx, key, err)
+		}
+		if !checked {
+			// Someone took the job before: it may be done. A finished job
+			// keeps its claim, so this is the only place a result can be.
+			checked = true
+			done, err := p.resultExists(ctx, log, resultKey)
+			if err != nil {
+				return nil, err
+			}
+			if done {
+				return nil, errDone
+			}
 		}
 		rec, etag, err := p.readClaim(cctx, key)
 		switch {
@@ -177,6 +200,24 @@ func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID string) (*
 		}
 	}
 	return nil, &claimBusy{jobID: jobID, worker: "another worker", until: p.now().Add(p.cfg.ClaimLease)}
+}
+
+// markClaimed writes the claim of a job that is answered without a model
+// call (an invalid job's failed result): a claim whose lease ended at at,
+// so it holds nobody back, but a later delivery finds it and then the
+// result. A claim already there is fine.
+func (p *Pipeline) markClaimed(ctx context.Context, jobID string, at time.Time) error {
+	key := ClaimKey(p.cfg.ResultsPrefix, jobID)
+	body, err := json.Marshal(claimRecord{JobID: jobID, Worker: p.cfg.WorkerID, Token: newToken(), Until: at.UTC()})
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.S3Timeout)
+	defer cancel()
+	if _, err := p.obj.Create(cctx, p.cfg.ResultsBucket, key, body); err != nil && !errors.Is(err, errExists) {
+		return p.claimError(ctx, key, err)
+	}
+	return nil
 }
 
 // leaseEnd is when another delivery's claim ends, as far as this worker

@@ -61,8 +61,9 @@ func countedS3() (*s3.Client, *opCounter) {
 }
 
 // TestS3RequestsPerJob measures what the exactly-once machinery costs in S3
-// requests: a new job makes a result check, a claim and a result write; a
-// redelivery of a finished job makes the result check only.
+// requests: a new job makes a claim and a result write; a redelivery of a
+// finished job makes the claim write that finds the claim there, and the
+// result check that finds the result.
 func TestS3RequestsPerJob(t *testing.T) {
 	t.Parallel()
 	client, count := countedS3()
@@ -74,11 +75,35 @@ func TestS3RequestsPerJob(t *testing.T) {
 	e.process(body)
 	again := count.take()
 	t.Logf("S3 requests for a new job: %v; for a redelivery of a finished job: %v", first, again)
-	if want := map[string]int{"HeadObject": 1, "PutObject": 2}; fmt.Sprint(first) != fmt.Sprint(want) {
-		t.Errorf("new job: %v, want %v (result check, claim, result)", first, want)
+	if want := map[string]int{"PutObject": 2}; fmt.Sprint(first) != fmt.Sprint(want) {
+		t.Errorf("new job: %v, want %v (claim, result)", first, want)
 	}
-	if want := map[string]int{"HeadObject": 1}; fmt.Sprint(again) != fmt.Sprint(want) {
-		t.Errorf("redelivery: %v, want %v", again, want)
+	if want := map[string]int{"HeadObject": 1, "PutObject": 1}; fmt.Sprint(again) != fmt.Sprint(want) {
+		t.Errorf("redelivery: %v, want %v (the claim write finds the claim, the result check the result)", again, want)
+	}
+	if got := e.modelRequests(economyModel); got != 1 {
+		t.Errorf("model saw %d requests, want 1", got)
+	}
+}
+
+// TestInvalidJobLeavesAClaim: a job answered with a failed result without a
+// model call still leaves a claim, so a later delivery under the same job ID
+// (upstream resending it, fixed) finds the claim, then the result, and is
+// acknowledged without calling the model.
+func TestInvalidJobLeavesAClaim(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	e.process([]byte(`{"version":"1","job_id":"resent-0001","task":"summarize"}`))
+	first := e.rawResult("resent-0001")
+	e.process([]byte(`{"version":"1","job_id":"resent-0001","task":"summarize","text":"Sales rose in the north."}`))
+	if got := e.modelRequests(economyModel); got != 0 {
+		t.Errorf("model saw %d requests, want 0: the job has a result", got)
+	}
+	if again := e.rawResult("resent-0001"); string(again) != string(first) {
+		t.Error("the later delivery changed the failed result")
+	}
+	if st := e.p.Stats(); st.Duplicates != 1 || st.Failed != 1 {
+		t.Errorf("stats = %+v, want 1 failed and 1 duplicate", st)
 	}
 }
 

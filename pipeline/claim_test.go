@@ -63,7 +63,7 @@ func TestLostClaimResponsesAreRecognised(t *testing.T) {
 
 	u := newUnit(t, nil, nil)
 	u.store.lostClaimPuts = 1
-	c, err := u.p.claim(ctx, log, "j1")
+	c, err := u.p.claim(ctx, log, "j1", jobv1.ResultKey(DefaultResultsPrefix, "j1"))
 	if err != nil {
 		t.Fatalf("claim after a lost create response: %v, want held", err)
 	}
@@ -83,7 +83,7 @@ func TestLostClaimResponsesAreRecognised(t *testing.T) {
 	other := newUnit(t, nil, nil)
 	other.store = u.store
 	other.p.obj = s3Objects{s3: u.store}
-	if _, err := other.p.claim(ctx, log, "j1"); err == nil {
+	if _, err := other.p.claim(ctx, log, "j1", jobv1.ResultKey(DefaultResultsPrefix, "j1")); err == nil {
 		t.Error("a second delivery took a live claim")
 	}
 }
@@ -98,7 +98,7 @@ func TestClaimLeaseIsCapped(t *testing.T) {
 	body, _ := json.Marshal(rec)
 	u.store.objects["results/"+ClaimKey(DefaultResultsPrefix, "j1")] = body
 	u.store.etags = map[string]string{"results/" + ClaimKey(DefaultResultsPrefix, "j1"): `"x"`}
-	_, err := u.p.claim(context.Background(), slog.New(slog.NewJSONHandler(io.Discard, nil)), "j1")
+	_, err := u.p.claim(context.Background(), slog.New(slog.NewJSONHandler(io.Discard, nil)), "j1", jobv1.ResultKey(DefaultResultsPrefix, "j1"))
 	b, ok := isClaimBusy(err)
 	if !ok {
 		t.Fatalf("claim = %v, want busy", err)
@@ -114,7 +114,7 @@ func TestStalledRenewalIsBoundedByTheLease(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, nil, func(c *Config) { c.ClaimLease = 3 * time.Second })
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	c, err := u.p.claim(context.Background(), log, "j1")
+	c, err := u.p.claim(context.Background(), log, "j1", jobv1.ResultKey(DefaultResultsPrefix, "j1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestOneTakeoverWins(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if c, err := w.p.claim(context.Background(), log, "j1"); err == nil {
+			if c, err := w.p.claim(context.Background(), log, "j1", jobv1.ResultKey(DefaultResultsPrefix, "j1")); err == nil {
 				won.Add(1)
 				c.stop()
 				<-c.done
@@ -171,7 +171,7 @@ func TestUnreadableClaimIsTakenOver(t *testing.T) {
 	key := "results/" + ClaimKey(DefaultResultsPrefix, "j1")
 	u.store.objects[key] = []byte("not a claim")
 	u.store.etags = map[string]string{key: `"garbage"`}
-	c, err := u.p.claim(context.Background(), slog.New(slog.NewJSONHandler(io.Discard, nil)), "j1")
+	c, err := u.p.claim(context.Background(), slog.New(slog.NewJSONHandler(io.Discard, nil)), "j1", jobv1.ResultKey(DefaultResultsPrefix, "j1"))
 	if err != nil {
 		t.Fatalf("claim = %v, want the unreadable claim taken over", err)
 	}

@@ -25,7 +25,7 @@ const (
 	DefaultCallTimeout        = 10 * time.Minute
 	DefaultS3Timeout          = time.Minute
 	DefaultResultWriteTimeout = 30 * time.Second
-	DefaultClaimLease         = 60 * time.Second
+	DefaultClaimLease         = 30 * time.Second
 )
 
 // minClaimLease is the shortest claim lease: it is renewed every third of
@@ -76,9 +76,12 @@ type Config struct {
 	// ClaimLease is how long a job's claim keeps other deliveries of the job
 	// from calling the model (see claim.go); the holder renews it every third
 	// of it while the job runs. It bounds how long a job whose worker was
-	// killed stays blocked. Default 60s, the default visibility timeout: a
-	// killed worker's message is back on the queue about when its claim
-	// ends.
+	// killed stays blocked. Default 30s, the worker's default visibility
+	// timeout: a killed worker's message is back on the queue about when its
+	// claim ends. A lease longer than the visibility timeout would defer the
+	// redelivered message until the claim ends; a shorter one costs more
+	// renewals (one PutObject per lease/3 of a running job: 6 per job-minute
+	// at 30s, 3 at 60s).
 	ClaimLease time.Duration
 	// MetricsNamespace is the CloudWatch namespace of the EMF lines.
 	// Default "tierq".
@@ -170,45 +173,75 @@ func hostname() string {
 	return h
 }
 
-// Validate reports every problem at once. Fields left at zero count as their
-// defaults, so Validate can run before or after ApplyDefaults.
+// FieldError is a problem with one Config field. Validate joins one per
+// problem, so a caller that fills Config from its own settings (flags,
+// environment) can say which of its settings is wrong: errors.As over the
+// joined error's Unwrap() []error finds each.
+type FieldError struct {
+	// Field is the Config field's name, with a dot into Retry:
+	// "ResultsBucket", "Retry.MaxSnooze", "Tiers".
+	Field string
+	// Name is how the message names the field ("results bucket").
+	Name string
+	// Problem says what is wrong and what is allowed ("required"), with
+	// the item at fault for a list ("[1] \"s3://x\" is not a bucket name").
+	// It reads on its own after the name of whatever setting fills Field.
+	Problem string
+	// Err is the underlying error, if any (the tier configuration's).
+	Err error
+}
+
+func (e *FieldError) Error() string { return e.Name + ": " + e.Problem }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate reports every problem at once, one *FieldError each. Fields left
+// at zero count as their defaults, so Validate can run before or after
+// ApplyDefaults.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	bad := func(field, name, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Name: name, Problem: fmt.Sprintf(format, args...)})
+	}
 	if c.ResultsBucket == "" {
-		bad("results bucket: required")
+		bad("ResultsBucket", "results bucket", "required")
 	}
 	if strings.HasPrefix(c.ResultsPrefix, "/") {
-		bad("results prefix %q: must not start with /", c.ResultsPrefix)
+		bad("ResultsPrefix", "results prefix", "%q must not start with /", c.ResultsPrefix)
 	}
 	for i, b := range c.InputBuckets {
 		if b == "" || strings.ContainsAny(b, "/ ") {
-			bad("input buckets[%d]: %q is not a bucket name", i, b)
+			bad("InputBuckets", "input buckets", "[%d] %q is not a bucket name", i, b)
 		}
 	}
 	if c.MaxDocumentBytes < 0 {
-		bad("max document bytes: must be positive (got %d)", c.MaxDocumentBytes)
+		bad("MaxDocumentBytes", "max document bytes", "must be positive (got %d)", c.MaxDocumentBytes)
 	}
-	if c.CallTimeout < 0 || c.S3Timeout < 0 || c.ResultWriteTimeout < 0 {
-		bad("call, S3 and result write timeouts: must not be negative (got %s, %s, %s)", c.CallTimeout, c.S3Timeout, c.ResultWriteTimeout)
+	if c.CallTimeout < 0 {
+		bad("CallTimeout", "call timeout", "must not be negative (got %s)", c.CallTimeout)
+	}
+	if c.S3Timeout < 0 {
+		bad("S3Timeout", "S3 timeout", "must not be negative (got %s)", c.S3Timeout)
+	}
+	if c.ResultWriteTimeout < 0 {
+		bad("ResultWriteTimeout", "result write timeout", "must not be negative (got %s)", c.ResultWriteTimeout)
 	}
 	if c.ClaimLease != 0 && (c.ClaimLease < minClaimLease || c.ClaimLease > maxReleaseDelay) {
-		bad("claim lease %s: must be between %s and %s (SQS's longest delay)", c.ClaimLease, minClaimLease, maxReleaseDelay)
+		bad("ClaimLease", "claim lease", "must be between %s and %s (SQS's longest delay), got %s", minClaimLease, maxReleaseDelay, c.ClaimLease)
 	}
 	r := c.Retry
 	if r.MaxAttempts < 0 {
-		bad("retry max attempts: must be at least 1 (got %d)", r.MaxAttempts)
+		bad("Retry.MaxAttempts", "retry max attempts", "must be at least 1 (got %d)", r.MaxAttempts)
 	}
 	if r.Base < 0 || r.Cap < 0 {
-		bad("retry base and cap: must not be negative (got %s, %s)", r.Base, r.Cap)
+		bad("Retry.Base", "retry base and cap", "must not be negative (got %s, %s)", r.Base, r.Cap)
 	}
 	if r.Base > 0 && r.Cap > 0 && r.Cap < r.Base {
-		bad("retry cap %s: below retry base %s", r.Cap, r.Base)
+		bad("Retry.Cap", "retry cap", "%s is below retry base %s", r.Cap, r.Base)
 	}
 	if c.Tiers == nil {
-		bad("tiers: required (tiering.Default() or tiering.Load)")
+		bad("Tiers", "tiers", "required (tiering.Default() or tiering.Load)")
 	} else if err := c.Tiers.Validate(); err != nil {
-		bad("tiers: %w", err)
+		errs = append(errs, &FieldError{Field: "Tiers", Name: "tiers", Problem: err.Error(), Err: err})
 	} else {
 		snooze := r.MaxSnooze
 		if snooze == 0 {
@@ -219,7 +252,7 @@ func (c Config) Validate() error {
 			// longer delay would release every throttled job before it could
 			// spill over, and the fallback would never be used.
 			if t.HasFallback() && t.SpilloverDelay() >= snooze {
-				bad("tiers[%d] (%s) spillover_after %s: must be shorter than retry max snooze %s, or throttled jobs are released before they spill over",
+				bad("Tiers", "tiers", "tiers[%d] (%s) spillover_after %s: must be shorter than retry max snooze %s, or throttled jobs are released before they spill over",
 					i, t.Name, t.SpilloverDelay(), snooze)
 			}
 		}

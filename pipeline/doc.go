@@ -2,9 +2,9 @@
 // in S3 and one CloudWatch EMF metrics line.
 //
 // Pipeline implements worker.Processor. For each message it parses job
-// message v1 (jobv1.ParseJob), skips jobs whose result already exists,
-// claims the job so that one delivery calls the model (claim.go), loads the
-// document (inline, or from an allowed S3 bucket), chooses a tier
+// message v1 (jobv1.ParseJob), claims the job so that one delivery calls
+// the model, acknowledging a job whose claim and result exist (claim.go),
+// loads the document (inline, or from an allowed S3 bucket), chooses a tier
 // (package tiering), calls Bedrock Converse with the tier's guardrail under a
 // per-model limiter, escalates to the next tier when tiering says so, prices
 // every call, writes result v1 exactly once (PutObject If-None-Match: *) and

@@ -40,7 +40,8 @@ type Deps struct {
 	Limiter Limiter
 	// Metrics receives one EMF line per finished job. Default: os.Stdout.
 	Metrics io.Writer
-	// Logger receives structured logs. Default: JSON on os.Stderr.
+	// Logger receives structured logs. Default: slog.Default(), as the
+	// worker's; tierq worker passes its JSON logger (internal/app.NewLogger).
 	Logger *slog.Logger
 	// Now is the clock for timings and metric timestamps. Default: time.Now.
 	Now func() time.Time
@@ -105,7 +106,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		p.lim = unlimited{}
 	}
 	if p.log == nil {
-		p.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+		p.log = slog.Default()
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -188,6 +189,11 @@ func (p *Pipeline) Process(ctx context.Context, m worker.Message) error {
 		// Multi-problem messages come joined by newlines; a result reads
 		// better on one line.
 		j.failWith(fail(jobv1.CodeInvalidJob, err, "%s", strings.ReplaceAll(err.Error(), "\n", "; ")))
+		// Every result has a claim beside it, which is what sends a later
+		// delivery to look for the result (see claim.go).
+		if err := p.markClaimed(ctx, parsed.JobID, start); err != nil {
+			return p.release(j, err)
+		}
 		return p.finish(ctx, j, key)
 	}
 	// One delivery of a job at a time here; a second one waits for the
@@ -200,21 +206,20 @@ func (p *Pipeline) Process(ctx context.Context, m worker.Message) error {
 	if waited {
 		j.log.Info("waited for another delivery of this job in this worker", "receive_count", m.ReceiveCount)
 	}
-	// A redelivered job whose result exists is done: acknowledging it here,
-	// before any model call, is what keeps redeliveries from paying twice.
-	done, err := p.resultExists(ctx, j.log, key)
-	if err != nil {
-		return p.release(j, err)
-	}
-	if done {
-		p.stats.duplicates.Add(1)
-		j.log.Info("already done; acknowledging redelivery", "receive_count", m.ReceiveCount)
-		return nil
-	}
+	// The claim comes first: a job that was ever taken has a claim, so a
+	// claim written now means a new job (no result to look for), and only a
+	// claim that exists sends the delivery to look for the result. A
+	// redelivered job whose result exists is acknowledged there, before any
+	// model call: that is what keeps redeliveries from paying twice.
 	// Deliveries running at the same time in other workers: the claim lets
 	// one of them call the model.
-	c, err := p.claim(ctx, j.log, parsed.JobID)
+	c, err := p.claim(ctx, j.log, parsed.JobID, key)
 	if err != nil {
+		if errors.Is(err, errDone) {
+			p.stats.duplicates.Add(1)
+			j.log.Info("already done; acknowledging redelivery", "receive_count", m.ReceiveCount)
+			return nil
+		}
 		if b, ok := isClaimBusy(err); ok {
 			return p.deferBusy(j, b)
 		}

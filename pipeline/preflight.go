@@ -20,7 +20,9 @@ import (
 // by one: with a 403 on the result check each job is released and comes back
 // until it is dead-lettered, and a result that cannot be written after the
 // model answered is paid for again on every delivery. The error says what to
-// fix. Call it once at start-up and refuse to start on an error.
+// fix; it starts with "results bucket", not with a prefix of its own, so the
+// caller's ("start-up checks: ...") is the only one. Call it once at
+// start-up and refuse to start on an error.
 func (p *Pipeline) Preflight(ctx context.Context) error {
 	bucket := p.cfg.ResultsBucket
 	key := p.cfg.ResultsPrefix + ".tierq-preflight-" + strings.ToLower(rand.Text())
@@ -53,13 +55,13 @@ func (p *Pipeline) Preflight(ctx context.Context) error {
 func (p *Pipeline) preflightError(where string, err error) error {
 	bucket := p.cfg.ResultsBucket
 	if errors.Is(err, errCredsBad) {
-		return fmt.Errorf("preflight: %s: %s (%s): %w", where, credentialHint, awserr.Code(err), err)
+		return fmt.Errorf("%s: %s (%s): %w", where, credentialHint, awserr.Code(err), err)
 	}
 	switch {
 	case errors.Is(err, errNoBucket):
-		return fmt.Errorf("preflight: results bucket %s does not exist (create it, or fix the results bucket setting): %w", bucket, err)
+		return fmt.Errorf("results bucket %s does not exist (create it, or fix the results bucket setting): %w", bucket, err)
 	case errors.Is(err, errDenied):
-		return fmt.Errorf("preflight: %s: access denied looking up a key that does not exist: %s: %w", where, listBucketHelp(bucket), err)
+		return fmt.Errorf("%s: access denied looking up a key that does not exist: %s: %w", where, listBucketHelp(bucket), err)
 	}
-	return fmt.Errorf("preflight: %s: %w", where, err)
+	return fmt.Errorf("%s: %w", where, err)
 }

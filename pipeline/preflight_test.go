@@ -45,7 +45,7 @@ func TestPreflight(t *testing.T) {
 		{"GET denied after a bare 404", nil, sdkErr(403, &smithy.GenericAPIError{Code: "AccessDenied"}), []string{"GetObject", "s3:ListBucket"}, 1, 1},
 		{"missing bucket", nil, sdkErr(404, &smithy.GenericAPIError{Code: "NoSuchBucket"}), []string{"results bucket results does not exist"}, 1, 1},
 		{"credentials", sdkErr(400, &smithy.GenericAPIError{Code: "ExpiredToken"}), nil, []string{"credentials", "ExpiredToken"}, 1, 0},
-		{"S3 unavailable", sdkErr(503, &smithy.GenericAPIError{Code: "SlowDown"}), nil, []string{"preflight: results bucket results: HeadObject", "SlowDown"}, 1, 0},
+		{"S3 unavailable", sdkErr(503, &smithy.GenericAPIError{Code: "SlowDown"}), nil, []string{"results bucket results: HeadObject", "SlowDown"}, 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,6 +57,9 @@ func TestPreflight(t *testing.T) {
 			err := u.p.Preflight(context.Background())
 			if tt.want == nil && err != nil {
 				t.Fatalf("Preflight = %v, want nil", err)
+			}
+			if err != nil && !strings.HasPrefix(err.Error(), "results bucket results") {
+				t.Errorf("Preflight = %v, want it to start by naming the results bucket (the caller adds its own prefix)", err)
 			}
 			for _, w := range tt.want {
 				if err == nil || !strings.Contains(err.Error(), w) {

@@ -196,13 +196,16 @@ func TestResultExists(t *testing.T) {
 // A 403 on the result check is what S3 says for a missing key to a caller
 // without s3:ListBucket. It must not read as "no result" (the model would be
 // paid for jobs that are done), and the reason must reach a person once, not
-// once per job.
+// once per job. The result is checked when the job's claim exists (a
+// redelivery), so each job here has one.
 func TestResultCheckDeniedIsLoggedOnce(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, nil, nil)
 	u.store.headErr = sdkErr(403, &smithy.GenericAPIError{Code: "Forbidden"})
 	for i := range 3 {
-		m := msg(t, jobv1.Job{JobID: fmt.Sprintf("j%d", i), Task: "summarize", Text: shortDoc})
+		id := fmt.Sprintf("j%d", i)
+		u.store.objects["results/"+ClaimKey(DefaultResultsPrefix, id)] = []byte(`{"job_id":"` + id + `","worker":"w0"}`)
+		m := msg(t, jobv1.Job{JobID: id, Task: "summarize", Text: shortDoc})
 		err := u.p.Process(context.Background(), m)
 		if retryDelay(err) != worker.DefaultReleaseDelay || !strings.Contains(err.Error(), "s3:ListBucket") {
 			t.Fatalf("Process = %v, want a release that explains s3:ListBucket", err)

@@ -38,13 +38,19 @@ type Config struct {
 	MaxMessages int
 	// VisibilityTimeout is sent with every receive so the worker knows each
 	// message's clock, and is the amount each heartbeat extends it by. Whole
-	// seconds in 1s..12h. Default 60s.
+	// seconds in 1s..12h. Default 30s: it is how long the messages of a
+	// worker that was killed (no drain, no release) stay invisible, so it
+	// bounds how soon their jobs run again. Shorter costs more heartbeat
+	// calls: with the default HeartbeatInterval a running job's visibility
+	// is extended every VisibilityTimeout/2, 4 extensions per job-minute at
+	// 30s, 2 at 60s (batched up to 10 messages per ChangeMessageVisibilityBatch).
 	VisibilityTimeout time.Duration
 	// HeartbeatInterval is how often running jobs are checked; a job that
 	// has used half of its visibility is extended. It must be below half the
 	// VisibilityTimeout so an extension lands before the clock runs out.
-	// Default VisibilityTimeout/4: extensions then happen between 50% and 75%
-	// of the clock, leaving a quarter of it for the call itself.
+	// Default VisibilityTimeout/4 (7.5s at the default 30s): extensions then
+	// happen between 50% and 75% of the clock, leaving a quarter of it for
+	// the call itself.
 	HeartbeatInterval time.Duration
 	// ReleaseDelay is how long a released message stays invisible: after
 	// Release or any error that is not an outcome, and at most this long
@@ -69,7 +75,7 @@ const (
 	DefaultConcurrency         = 8
 	DefaultWaitTime            = 20 * time.Second
 	DefaultMaxMessages         = 10
-	DefaultVisibilityTimeout   = 60 * time.Second
+	DefaultVisibilityTimeout   = 30 * time.Second
 	DefaultReleaseDelay        = 30 * time.Second
 	DefaultDrainTimeout        = 25 * time.Second
 	DefaultDeleteFlushInterval = 100 * time.Millisecond
@@ -111,45 +117,62 @@ func (c *Config) ApplyDefaults() {
 	}
 }
 
-// Validate reports every problem with c at once. It checks c as it will be
-// used, so call ApplyDefaults first (New does) unless every field is set.
+// FieldError is a problem with one Config field. Validate joins one per
+// problem, so a caller that fills Config from its own settings (flags,
+// environment) can say which of its settings is wrong: errors.As over the
+// joined error's Unwrap() []error finds each.
+type FieldError struct {
+	// Field is the Config field's name, for example "QueueURL".
+	Field string
+	// Problem says what is wrong and what is allowed, for example
+	// "required" or "must be whole seconds in 0..20s, got 30s".
+	Problem string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+
+// Validate reports every problem with c at once, one *FieldError each. It
+// checks c as it will be used, so call ApplyDefaults first (New does)
+// unless every field is set.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)})
+	}
 
 	if c.QueueURL == "" {
-		bad("QueueURL is required")
+		bad("QueueURL", "required")
 	}
 	if c.DeadLetterQueueURL == "" {
-		bad("DeadLetterQueueURL is required: poison messages must go somewhere")
+		bad("DeadLetterQueueURL", "required: poison messages must go somewhere")
 	} else if c.DeadLetterQueueURL == c.QueueURL {
-		bad("DeadLetterQueueURL must differ from QueueURL")
+		bad("DeadLetterQueueURL", "must differ from the job queue's URL")
 	}
 	if c.Concurrency < 1 {
-		bad("Concurrency must be at least 1, got %d", c.Concurrency)
+		bad("Concurrency", "must be at least 1, got %d", c.Concurrency)
 	}
 	if c.WaitTime < 0 || c.WaitTime > maxWaitTime || !wholeSeconds(c.WaitTime) {
-		bad("WaitTime must be whole seconds in 0..20s, got %v", c.WaitTime)
+		bad("WaitTime", "must be whole seconds in 0..20s, got %v", c.WaitTime)
 	}
 	if c.MaxMessages < 1 || c.MaxMessages > maxBatch {
-		bad("MaxMessages must be in 1..10, got %d", c.MaxMessages)
+		bad("MaxMessages", "must be in 1..10, got %d", c.MaxMessages)
 	}
 	vtOK := c.VisibilityTimeout >= time.Second && c.VisibilityTimeout <= maxVisibility && wholeSeconds(c.VisibilityTimeout)
 	if !vtOK {
-		bad("VisibilityTimeout must be whole seconds in 1s..12h, got %v", c.VisibilityTimeout)
+		bad("VisibilityTimeout", "must be whole seconds in 1s..12h, got %v", c.VisibilityTimeout)
 	}
 	if c.HeartbeatInterval <= 0 || (vtOK && c.HeartbeatInterval >= c.VisibilityTimeout/2) {
-		bad("HeartbeatInterval must be above 0 and below half the VisibilityTimeout (%v), got %v",
+		bad("HeartbeatInterval", "must be above 0 and below half the visibility timeout (%v), got %v",
 			c.VisibilityTimeout/2, c.HeartbeatInterval)
 	}
 	if c.ReleaseDelay < 0 || c.ReleaseDelay > maxVisibility || !wholeSeconds(c.ReleaseDelay) {
-		bad("ReleaseDelay must be whole seconds in 0..12h, got %v", c.ReleaseDelay)
+		bad("ReleaseDelay", "must be whole seconds in 0..12h, got %v", c.ReleaseDelay)
 	}
 	if c.DrainTimeout < 0 {
-		bad("DrainTimeout must not be negative, got %v", c.DrainTimeout)
+		bad("DrainTimeout", "must not be negative, got %v", c.DrainTimeout)
 	}
 	if c.DeleteFlushInterval <= 0 || (vtOK && c.DeleteFlushInterval >= c.VisibilityTimeout/2) {
-		bad("DeleteFlushInterval must be above 0 and below half the VisibilityTimeout (%v), got %v",
+		bad("DeleteFlushInterval", "must be above 0 and below half the visibility timeout (%v), got %v",
 			c.VisibilityTimeout/2, c.DeleteFlushInterval)
 	}
 	return errors.Join(errs...)

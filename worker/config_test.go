@@ -2,6 +2,7 @@ package worker
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,9 +72,18 @@ func TestConfigValidate(t *testing.T) {
 			if !errors.As(err, &joined) || len(joined.Unwrap()) != len(tc.want) {
 				t.Errorf("Validate() reported:\n%v\nwant %d problems, one for each of %v", err, len(tc.want), tc.want)
 			}
+			var fields []string
+			for _, e := range joined.Unwrap() {
+				var fe *FieldError
+				if !errors.As(e, &fe) {
+					t.Errorf("problem %q is not a *FieldError", e)
+					continue
+				}
+				fields = append(fields, fe.Field)
+			}
 			for _, field := range tc.want {
-				if !strings.Contains(err.Error(), field+" ") {
-					t.Errorf("Validate() does not mention %s:\n%v", field, err)
+				if !strings.Contains(err.Error(), field+": ") || !slices.Contains(fields, field) {
+					t.Errorf("Validate() does not report %s as a field error:\n%v", field, err)
 				}
 			}
 		})
@@ -91,5 +101,27 @@ func TestApplyDefaults(t *testing.T) {
 	}
 	if c != want {
 		t.Errorf("ApplyDefaults gave %+v, want %+v", c, want)
+	}
+}
+
+// The defaults let a killed worker's messages come back within about 30s
+// (VisibilityTimeout), with the heartbeat well inside it.
+func TestDefaultsRecoverFast(t *testing.T) {
+	t.Parallel()
+	c := DefaultConfig()
+	if c.VisibilityTimeout != 30*time.Second || c.HeartbeatInterval != 7500*time.Millisecond {
+		t.Errorf("visibility timeout %v, heartbeat %v; want 30s and 7.5s", c.VisibilityTimeout, c.HeartbeatInterval)
+	}
+	if c.HeartbeatInterval >= c.VisibilityTimeout/2 {
+		t.Errorf("heartbeat %v is not well inside the visibility timeout %v", c.HeartbeatInterval, c.VisibilityTimeout)
+	}
+}
+
+func TestFieldErrorMessage(t *testing.T) {
+	t.Parallel()
+	err := Config{DeadLetterQueueURL: "d"}.Validate()
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "QueueURL" || fe.Problem != "required" || fe.Error() != "QueueURL: required" {
+		t.Errorf("first problem = %#v, want QueueURL: required", fe)
 	}
 }

@@ -23,9 +23,29 @@ func (w *Worker) enqueueDelete(it *inflight) {
 	w.pending = append(w.pending, it)
 	full := len(w.pending) >= w.deleteBatchSize()
 	w.dmu.Unlock()
+	w.freeSlot(it)
 	if full {
 		select {
 		case w.deleteKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// freeSlot lets a succeeded job's slot take the next message while its own
+// waits for the delete (see room); the heartbeat keeps it invisible until
+// then.
+func (w *Worker) freeSlot(it *inflight) {
+	w.mu.Lock()
+	_, held := w.held[it.msg.receiptHandle]
+	if held && !it.deleting {
+		it.deleting = true
+		w.deleting++
+	}
+	w.mu.Unlock()
+	if held {
+		select {
+		case w.slotFreed <- struct{}{}:
 		default:
 		}
 	}

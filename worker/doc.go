@@ -1,7 +1,8 @@
 // Package worker moves messages between an SQS queue and a Processor safely.
 //
 // It is for: long-polling only as many messages as there are free processing
-// slots (and downstream Capacity), keeping each running job's message
+// slots and one batch ahead of them (and downstream Capacity), running each
+// slot's jobs on a long-lived goroutine, keeping each running job's message
 // invisible with a visibility heartbeat (and cancelling a job whose message
 // it can no longer keep invisible), deleting finished messages in
 // batches, applying the Processor contract's failure policy (delete, release

@@ -170,6 +170,7 @@ func TestDeleteRetriesFailedEntriesOnce(t *testing.T) {
 	cfg.Concurrency = 3 // all three deletes go in one batch...
 	// ...which no flush tick may split: only the full batch or the stop
 	// flush deletes.
+	cfg.VisibilityTimeout = time.Minute // the flush interval must stay below half of it
 	cfg.DeleteFlushInterval = 25 * time.Second
 	w, err := New(cfg, f, ProcessorFunc(func(context.Context, Message) error { return nil }), WithLogger(quietLogger()))
 	if err != nil {
@@ -201,6 +202,7 @@ func TestBatchesHoldAtMostTen(t *testing.T) {
 		cfg.Concurrency = 25
 		// Only full batches and the shutdown flush delete: a tick cannot
 		// split a batch and make the test depend on timing.
+		cfg.VisibilityTimeout = time.Minute // the flush interval must stay below half of it
 		cfg.DeleteFlushInterval = 25 * time.Second
 		w, err := New(cfg, f, ProcessorFunc(func(context.Context, Message) error { return nil }), WithLogger(quietLogger()))
 		if err != nil {
@@ -623,6 +625,7 @@ func TestStaleDeleteKickDoesNotSplitBatch(t *testing.T) {
 	f := newFakeQueue(0)
 	cfg := fakeConfig()
 	cfg.Concurrency = 10
+	cfg.VisibilityTimeout = time.Minute        // the flush interval must stay below half of it
 	cfg.DeleteFlushInterval = 25 * time.Second // only a full batch or the stop flushes
 	w, err := New(cfg, f, ProcessorFunc(func(context.Context, Message) error { return nil }), WithLogger(quietLogger()))
 	if err != nil {
@@ -692,6 +695,52 @@ func TestTakeDeletes(t *testing.T) {
 		}
 		if w.deleterDone {
 			t.Errorf("%s: deleter marked done by a flush that was not the last", name)
+		}
+	}
+}
+
+// The held hook sees the count rise while jobs are held and fall back to 0
+// once every message is deleted: what keeps an ECS task protected from
+// scale-in exactly while it has work (internal/taskprotect).
+func TestHeldHookFollowsHeldMessages(t *testing.T) {
+	t.Parallel()
+	f := newFakeQueue(5)
+	var mu sync.Mutex
+	var counts []int
+	hook := func(n int) {
+		mu.Lock()
+		counts = append(counts, n)
+		mu.Unlock()
+	}
+	cfg := fakeConfig()
+	cfg.Concurrency = 2
+	w, err := New(cfg, f, ProcessorFunc(func(context.Context, Message) error { return nil }),
+		WithLogger(quietLogger()), WithHeldHook(hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, w, 5*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f.mu.Lock()
+		done := len(f.deleted) == 5
+		f.mu.Unlock()
+		if done || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(counts) == 0 || slices.Max(counts) < 1 || counts[len(counts)-1] != 0 {
+		t.Fatalf("held counts %v: want some above 0, ending at 0", counts)
+	}
+	for i := 1; i < len(counts); i++ {
+		if d := counts[i] - counts[i-1]; d != 1 && d != -1 {
+			t.Fatalf("held counts %v: want steps of one", counts)
 		}
 	}
 }

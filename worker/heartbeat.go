@@ -29,7 +29,8 @@ func (w *Worker) heartbeatLoop(stop <-chan struct{}) {
 }
 
 // heartbeat extends, by VisibilityTimeout, every running job that has used
-// half of its current visibility. Near SQS's 12h limit it extends to the
+// half of its current visibility, and every succeeded job's message that
+// still waits for its delete. Near SQS's 12h limit it extends to the
 // limit once. A job whose visibility cannot be extended any more (the limit
 // reached, or maxHeartbeatFailures extensions in a row failed) is cancelled:
 // its message is about to be another worker's, and letting the job run on
@@ -42,7 +43,7 @@ func (w *Worker) heartbeat() {
 	var due []*inflight
 	w.mu.Lock()
 	for _, it := range w.held {
-		if it.state != msgRunning || now.Sub(it.extendedAt) < it.granted/2 {
+		if (it.state != msgRunning && !it.deleting) || now.Sub(it.extendedAt) < it.granted/2 {
 			continue
 		}
 		held := now.Sub(it.msg.ReceivedAt).Round(time.Second)

@@ -1,5 +1,11 @@
 package worker
 
+import (
+	"context"
+	"errors"
+	"log/slog"
+)
+
 // settle acts on a job's outcome per the Processor contract.
 func (w *Worker) settle(it *inflight, err error) {
 	w.mu.Lock()
@@ -38,8 +44,18 @@ func (w *Worker) settle(it *inflight, err error) {
 		w.deadLetter(it, err)
 		return
 	}
-	w.log.Warn("job failed; releasing the message", "message_id", it.msg.ID,
-		"receive_count", it.msg.ReceiveCount, "retry_in", delay, "error", err)
+	// One line per event: a processor that asked for the release (a
+	// *Released error) has logged why, with what it knows of the job, so
+	// the worker's line is DEBUG then; any other error is the worker's
+	// only record of the failure. retry_after, as the pipeline's release
+	// line names the same delay; a time.Duration value, which the worker's
+	// JSON handler writes as "30s".
+	level := slog.LevelWarn
+	if errors.As(err, new(*Released)) {
+		level = slog.LevelDebug
+	}
+	w.log.Log(context.Background(), level, "job failed; releasing the message", "message_id", it.msg.ID,
+		"receive_count", it.msg.ReceiveCount, "retry_after", delay, "error", err)
 	w.release(it, delay)
 }
 

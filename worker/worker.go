@@ -58,6 +58,13 @@ func WithLogger(l *slog.Logger) Option {
 // limiters) cannot start them.
 func WithCapacity(c Capacity) Option { return func(w *Worker) { w.capacity = c } }
 
+// WithHeldHook calls f with the number of messages the worker holds each
+// time it changes (a message received, a message deleted or released). f is
+// called with the worker's lock held, so it must not block or call back into
+// the worker; an ECS task-protection guard (internal/taskprotect) is the
+// intended user: a task is protected from scale-in while it holds work.
+func WithHeldHook(f func(n int)) Option { return func(w *Worker) { w.heldHook = f } }
+
 // WithClock sets the clock used for ReceivedAt and the visibility bookkeeping.
 func WithClock(now func() time.Time) Option {
 	return func(w *Worker) {
@@ -108,10 +115,15 @@ type Worker struct {
 	started atomic.Bool
 	base    context.Context // Run's context without its cancellation
 
-	mu        sync.Mutex
-	held      map[string]*inflight // by receipt handle
-	cancelled bool                 // the drain window is over
-	slotFreed chan struct{}        // a held message was settled
+	mu   sync.Mutex
+	held map[string]*inflight // by receipt handle
+	// heldHook is told len(held) on every change (WithHeldHook).
+	heldHook func(n int)
+	// deleting counts the held messages whose job succeeded and which wait
+	// for their delete: they hold no slot (see room).
+	deleting  int
+	cancelled bool          // the drain window is over
+	slotFreed chan struct{} // a slot was freed
 
 	// visMu orders visibility changes, so a heartbeat extension can never
 	// land after (and undo) the release of a job that just ended.
@@ -143,6 +155,16 @@ type inflight struct {
 	granted    time.Duration // the visibility granted then
 	hbFailures int
 	capped     bool // the last extension the 12h limit allows was granted
+	// deleting: the job succeeded and the message waits for its delete,
+	// holding no slot.
+	deleting bool
+}
+
+// slotJob is a message handed to a slot goroutine, with its job's context.
+type slotJob struct {
+	it     *inflight
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // on applies an event to the message's state; the caller holds w.mu.
@@ -216,8 +238,26 @@ func (w *Worker) Run(ctx context.Context) error {
 	background.Go(func() error { w.heartbeatLoop(stop); return nil })
 	background.Go(func() error { w.deleteLoop(stop); return nil })
 
+	// One long-lived goroutine per slot runs the jobs handed to it. A
+	// goroutine per message would start on a small stack and grow it again
+	// through the SDK's middleware for every job (runtime.newstack was 9%
+	// of a worker's CPU); a slot's goroutine keeps the stack it grew. The
+	// channel holds every message room lets in, so accept never waits.
+	work := make(chan slotJob, w.cfg.Concurrency+w.ahead())
 	var jobs errgroup.Group
-	err := w.receiveLoop(ctx, jobCtx, &jobs)
+	for range w.cfg.Concurrency {
+		jobs.Go(func() error {
+			// At shutdown the messages received ahead run too, within
+			// the drain window, like the running ones.
+			for j := range work {
+				w.settle(j.it, w.process(j.ctx, j.it.msg))
+				j.cancel()
+			}
+			return nil
+		})
+	}
+	err := w.receiveLoop(ctx, jobCtx, work)
+	close(work)
 
 	jobsDone := make(chan struct{})
 	go func() { _ = jobs.Wait(); close(jobsDone) }()
@@ -232,8 +272,8 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // receiveLoop long-polls for as many messages as there is room for and
-// starts a job for each, until ctx is cancelled or the queue is gone.
-func (w *Worker) receiveLoop(ctx, jobCtx context.Context, jobs *errgroup.Group) error {
+// hands each to a slot, until ctx is cancelled or the queue is gone.
+func (w *Worker) receiveLoop(ctx, jobCtx context.Context, work chan<- slotJob) error {
 	var backoff time.Duration
 	for {
 		n, ok := w.room(ctx)
@@ -266,19 +306,35 @@ func (w *Worker) receiveLoop(ctx, jobCtx context.Context, jobs *errgroup.Group) 
 			continue
 		}
 		backoff = 0
-		w.accept(jobCtx, jobs, out.Messages, n)
+		w.accept(jobCtx, work, out.Messages, n)
 	}
 }
 
 // room waits until a receive may ask for at least one message and returns
-// how many: min(MaxMessages, free slots, Capacity). ok is false once ctx is
-// cancelled.
+// how many: at most MaxMessages, what fits, and Capacity. ok is false once
+// ctx is cancelled.
+//
+// A slot is free once its job has ended: a succeeded job's message waits
+// for its batched delete without holding a slot, so the next job need not
+// wait for the batch to fill or the flush interval.
+//
+// Up to ahead() messages may be received ahead of the slots, to wait for
+// one (visible to the heartbeat like a running job's), so that receives
+// bring whole batches instead of one message per freed slot: a receive
+// goes when a slot is idle, or when a batch of ahead() fits. The worker so
+// holds at most Concurrency + ahead() messages that run or wait for a slot,
+// and, with those waiting for their delete, at most 2×Concurrency +
+// ahead() in all: a stalled delete stops the receives instead of piling
+// messages up (a batch goes as soon as it is full, so few wait in
+// practice).
 func (w *Worker) room(ctx context.Context) (n int, ok bool) {
+	c, ahead := w.cfg.Concurrency, w.ahead()
 	for {
 		w.mu.Lock()
-		free := w.cfg.Concurrency - len(w.held)
+		busy := len(w.held) - w.deleting // running, or waiting for a slot
+		free := min(c+ahead-busy, 2*c+ahead-len(w.held))
 		w.mu.Unlock()
-		if free <= 0 {
+		if free <= 0 || (busy >= c && free < ahead) {
 			select {
 			case <-ctx.Done():
 				return 0, false
@@ -305,10 +361,15 @@ func (w *Worker) room(ctx context.Context) (n int, ok bool) {
 	}
 }
 
-// accept holds the received messages and starts their jobs. Only this loop
-// adds to held, and it asked for at most the free slots, so held never
-// exceeds Concurrency; anything beyond what was asked for is released.
-func (w *Worker) accept(jobCtx context.Context, jobs *errgroup.Group, msgs []types.Message, asked int) {
+// ahead is how many messages may wait for a slot: a receive's worth, and
+// never more than there are slots.
+func (w *Worker) ahead() int { return min(w.cfg.MaxMessages, w.cfg.Concurrency) }
+
+// accept holds the received messages and hands their jobs to the slots.
+// Only this loop adds to held, and it asked for at most what room allowed,
+// so work never fills, and no more than Concurrency jobs run; anything
+// beyond what was asked for is released.
+func (w *Worker) accept(jobCtx context.Context, work chan<- slotJob, msgs []types.Message, asked int) {
 	receivedAt := w.now()
 	var extra []*inflight
 	for i, m := range msgs {
@@ -323,6 +384,7 @@ func (w *Worker) accept(jobCtx context.Context, jobs *errgroup.Group, msgs []typ
 		w.stats.inFlight.Add(1)
 		w.mu.Lock()
 		w.held[it.msg.receiptHandle] = it
+		w.heldChanged()
 		if i >= asked {
 			w.mu.Unlock()
 			extra = append(extra, it)
@@ -334,11 +396,7 @@ func (w *Worker) accept(jobCtx context.Context, jobs *errgroup.Group, msgs []typ
 		it.cancel = cancel
 		it.state = msgRunning
 		w.mu.Unlock()
-		jobs.Go(func() error {
-			defer cancel()
-			w.settle(it, w.process(ctx, it.msg))
-			return nil
-		})
+		work <- slotJob{it: it, ctx: ctx, cancel: cancel}
 	}
 	if len(extra) > 0 {
 		w.log.Warn("queue returned more messages than asked for; releasing the rest", "asked", asked, "got", len(msgs))
@@ -419,6 +477,12 @@ func (w *Worker) drop(it *inflight) {
 	w.mu.Lock()
 	_, ok := w.held[it.msg.receiptHandle]
 	delete(w.held, it.msg.receiptHandle)
+	if ok {
+		w.heldChanged()
+	}
+	if ok && it.deleting {
+		w.deleting--
+	}
 	w.mu.Unlock()
 	if !ok {
 		return
@@ -427,6 +491,13 @@ func (w *Worker) drop(it *inflight) {
 	select {
 	case w.slotFreed <- struct{}{}:
 	default:
+	}
+}
+
+// heldChanged tells the held hook the new count; w.mu is held.
+func (w *Worker) heldChanged() {
+	if w.heldHook != nil {
+		w.heldHook(len(w.held))
 	}
 }
 

@@ -86,11 +86,13 @@ func TestHappyPath(t *testing.T) {
 	if got := maxActive.Load(); got > slots {
 		t.Errorf("max concurrent Process calls = %d, want ≤ %d", got, slots)
 	}
-	if r.maxHeld > slots {
-		t.Errorf("worker held up to %d received-but-unsettled messages, want ≤ %d", r.maxHeld, slots)
+	// A slot is free once its job ends; the message then waits for its
+	// batched delete. A batch (here 4, the slots) may wait for a slot.
+	if want := 3 * slots; r.maxHeld > want {
+		t.Errorf("worker held up to %d received-but-undeleted messages, want ≤ %d (%d running, %d ahead, %d waiting for the delete)", r.maxHeld, want, slots, slots, slots)
 	}
-	if r.maxAsked > slots {
-		t.Errorf("a receive asked for %d messages with %d slots", r.maxAsked, slots)
+	if r.maxAsked > 2*slots {
+		t.Errorf("a receive asked for %d messages with %d slots and %d ahead", r.maxAsked, slots, slots)
 	}
 	for _, id := range ids {
 		if seen[id] != 1 {
@@ -381,6 +383,7 @@ func TestShutdown(t *testing.T) {
 		cfg.Concurrency = 3
 		cfg.DrainTimeout = 300 * time.Millisecond
 		// Long enough that only the shutdown flush can delete the quick ones.
+		cfg.VisibilityTimeout = time.Minute // the flush interval must stay below half of it
 		cfg.DeleteFlushInterval = 25 * time.Second
 		r := newRecorder(c)
 		w, err := New(cfg, r, p, WithLogger(quietLogger()))

@@ -1,7 +1,8 @@
 // Command tierq-dev is the development entry point: `tierq-dev demo` runs
-// tierq on embedded emulators (kumo for SQS and S3, the Bedrock simulator).
-// It links the emulators, so it is never built into the worker image;
-// production runs cmd/tierq.
+// tierq on embedded emulators (kumo for SQS and S3, the Bedrock simulator);
+// `tierq-dev up` serves those emulators as a local AWS for `tierq worker` and
+// `tierq submit` processes. It links the emulators, so it is never built into
+// the worker image; production runs cmd/tierq.
 package main
 
 import (
@@ -17,24 +18,71 @@ import (
 	"github.com/tierq/tierq/internal/demo"
 )
 
+const usage = `usage: tierq-dev <command> [flags]
+
+commands:
+  demo   the whole pipeline on embedded emulators over testdata/corpus
+  up     serve SQS, S3 and the Bedrock simulator locally for tierq worker and submit
+  wait   wait until up is ready (its --env-file exists)
+
+Run 'tierq-dev <command> --help' for a command's flags.
+`
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if len(os.Args) < 2 || os.Args[1] != "demo" {
-		fmt.Fprintln(os.Stderr, "usage: tierq-dev demo [flags]")
-		os.Exit(2)
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
 	}
-	opts, err := demoOptions(os.Args[2:], os.Stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case err != nil:
-		os.Exit(2) // the problem and the usage are printed already
+	switch args[0] {
+	case "demo":
+		opts, err := demoOptions(args[1:], stderr)
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case err != nil:
+			return 2 // the problem and the usage are printed already
+		}
+		if _, err := demo.Run(ctx, opts, stdout); err != nil {
+			fmt.Fprintln(stderr, "demo:", err)
+			return 1
+		}
+		return 0
+	case "up":
+		err := runUp(ctx, args[1:], stdout, stderr)
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			return 2
+		case err != nil:
+			fmt.Fprintln(stderr, "tierq-dev up:", err)
+			return 1
+		}
+		return 0
+	case "wait":
+		err := runWait(ctx, args[1:], stderr)
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			return 2
+		case err != nil:
+			fmt.Fprintln(stderr, "tierq-dev wait:", err)
+			return 1
+		}
+		return 0
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
 	}
-	if _, err := demo.Run(ctx, opts, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "demo:", err)
-		os.Exit(1)
-	}
+	fmt.Fprintf(stderr, "tierq-dev: unknown command %q\n%s", args[0], usage)
+	return 2
 }
 
 // demoOptions parses the demo's flags.

@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/tierq/tierq/internal/app"
 )
 
 // awsSettings are the few AWS client settings tierq exposes. Credentials and
@@ -18,21 +23,32 @@ type awsSettings struct {
 	// S3PathStyle addresses buckets as http://host/bucket: needed by LocalStack
 	// and the embedded emulators, which do not resolve bucket subdomains.
 	S3PathStyle bool
+	// Log receives the SDK's own log lines (app.SDKLogger), so that a
+	// command whose stderr is JSON stays JSON. Nil: the SDK's warnings as
+	// JSON lines on stderr (sdkWarnings), never its plain-text lines.
+	Log *slog.Logger
 }
 
 type awsClients struct {
 	SQS     *sqs.Client
 	S3      *s3.Client
 	Bedrock *bedrockruntime.Client
+	// Region is the clients' Region; BedrockEndpoint the Bedrock Runtime
+	// endpoint set in the environment, "" for the Region's own.
+	Region, BedrockEndpoint string
 }
 
 func newAWSClients(ctx context.Context, s awsSettings) (awsClients, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := config.LoadDefaultConfig(ctx, sdkLogging(s.Log)...)
 	if err != nil {
 		return awsClients{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
 		return awsClients{}, fmt.Errorf("no AWS Region: set AWS_REGION (or a region in the shared config)")
+	}
+	endpoint := os.Getenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+	if endpoint == "" {
+		endpoint = aws.ToString(cfg.BaseEndpoint)
 	}
 	return awsClients{
 		SQS: sqs.NewFromConfig(cfg),
@@ -45,5 +61,19 @@ func newAWSClients(ctx context.Context, s awsSettings) (awsClients, error) {
 		Bedrock: bedrockruntime.NewFromConfig(cfg, func(o *bedrockruntime.Options) {
 			o.RetryMaxAttempts = 1
 		}),
+		Region: cfg.Region, BedrockEndpoint: endpoint,
 	}, nil
+}
+
+// sdkLogging routes the SDK's own log lines through log, or, for commands
+// without a JSON log of their own (submit, status, redrive, result,
+// sizing), through a JSON logger of warnings on stderr: the SDK's DEBUG
+// chatter ("Response has no supported checksum" on emulators) is dropped
+// and its warnings stay one JSON line each. ClientLogMode zero: the SDK
+// logs no request or response (bodies would carry documents).
+func sdkLogging(log *slog.Logger) []func(*config.LoadOptions) error {
+	if log == nil {
+		log = app.NewLogger(os.Stderr, slog.LevelWarn)
+	}
+	return []func(*config.LoadOptions) error{config.WithLogger(app.SDKLogger(log)), config.WithClientLogMode(aws.ClientLogMode(0))}
 }

@@ -27,6 +27,9 @@ func commands() []command {
 		{"submit", "enqueue documents as jobs (files, a folder or JSONL); --dry-run plans tiers and cost", runSubmit},
 		{"sizing", "cost per tier and tenant, and when provisioned throughput pays off", runSizing},
 		{"iam-policy", "print the worker's least-privilege IAM policy for a tier configuration", runIAMPolicy},
+		{"status", "queue depth, dead letters by reason, results by status, cost and jobs per minute", runStatus},
+		{"redrive", "move dead letters back to the job queue (all, by --reason, --max); --dry-run lists them", runRedrive},
+		{"result", "print one job's result: status, tier, model, error, cost, usage, timings, output", runResult},
 	}
 }
 

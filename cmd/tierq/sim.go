@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tierq/tierq/internal/app"
 	"github.com/tierq/tierq/internal/bedrocksim"
 )
 
@@ -101,7 +102,7 @@ flags:
 		return err
 	}
 
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := app.NewLogger(stderr, slog.LevelInfo)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -223,7 +223,7 @@ flags:
 }
 
 func loadAWSConfig(ctx context.Context, region string) (aws.Config, error) {
-	var opts []func(*config.LoadOptions) error
+	opts := sdkLogging(nil)
 	if region != "" {
 		opts = append(opts, config.WithRegion(region))
 	}

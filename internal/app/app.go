@@ -61,7 +61,8 @@ type Settings struct {
 	// written as an EMF line. Default 1m.
 	LimiterMetricsInterval time.Duration
 	// WaitTime is the SQS long-poll wait (default 20s); VisibilityTimeout the
-	// visibility each receive and heartbeat sets (default 60s); ReleaseDelay
+	// visibility each receive and heartbeat sets (default 30s: a killed
+	// worker's jobs run again within about that long); ReleaseDelay
 	// how long a transiently failed message stays invisible (default 30s);
 	// DrainTimeout how long shutdown waits for running jobs (default 25s).
 	WaitTime          time.Duration
@@ -69,7 +70,10 @@ type Settings struct {
 	ReleaseDelay      time.Duration
 	DrainTimeout      time.Duration
 	// ClaimLease is how long a job's claim keeps other deliveries of the job
-	// from calling the model; renewed while the job runs. Default 60s.
+	// from calling the model; renewed while the job runs. Default: the
+	// VisibilityTimeout. It may not be longer: a killed worker's message
+	// comes back after the visibility timeout, and a longer claim would
+	// defer it again until the claim ends.
 	ClaimLease time.Duration
 	// RetryMaxAttempts is the most model calls per tier per delivery. Default 4.
 	RetryMaxAttempts int
@@ -80,6 +84,12 @@ type Settings struct {
 	MetricsNamespace string
 	WorkerID         string
 	Version          string
+	// SkipChecks tells the caller not to run Preflight (cmd/tierq honours
+	// it; New ignores it). ModelCheck is how Preflight proves each model:
+	// "converse" (default), "count-tokens" or "count-tokens-only" (see
+	// ModelCheckConverse and the others).
+	SkipChecks bool
+	ModelCheck string
 }
 
 // Clients are the AWS API clients the worker calls.
@@ -87,6 +97,13 @@ type Clients struct {
 	Queue     worker.Queue
 	Store     pipeline.Store
 	Converser pipeline.Converser
+	// QueueInfo and Bedrock serve the start-up checks (Preflight), with
+	// Converser; a nil one skips the checks that need it.
+	QueueInfo QueueInfo
+	Bedrock   BedrockChecks
+	// Region and BedrockEndpoint say where the clients go, for the start-up
+	// checks' messages; BedrockEndpoint is "" for the Region's own.
+	Region, BedrockEndpoint string
 }
 
 // Worker is an assembled worker and what it was built from.
@@ -97,6 +114,7 @@ type Worker struct {
 	// Limiter is the model limiter; Snapshot is nil for a fixed one.
 	Limiter limiterStates
 	every   time.Duration
+	checks  checker
 }
 
 // modelLimiter is what the pipeline and the receive loop need of a limiter.
@@ -126,13 +144,14 @@ func LoadTiers(path string) (*tiering.Config, error) {
 }
 
 // New validates settings and builds a worker. Every configuration problem of
-// every part is reported at once.
+// every part is reported at once, each as a *SettingError naming the
+// Settings field to change.
 func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, error) {
 	var errs []error
 	tiers, err := LoadTiers(s.TiersFile)
 	checkTiers := tiers
 	if err != nil {
-		errs = append(errs, err)
+		errs = append(errs, &SettingError{Setting: "TiersFile", Problem: err.Error(), Err: err})
 		// The other settings are still checked, against the default tiers,
 		// so that one run reports every problem.
 		checkTiers = tiering.Default()
@@ -141,23 +160,42 @@ func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, e
 	if err != nil {
 		errs = append(errs, err)
 	}
-
-	pcfg := pipeline.Config{
-		ResultsBucket: s.ResultsBucket, ResultsPrefix: s.ResultsPrefix, InputBuckets: s.InputBuckets,
-		MaxDocumentBytes: s.MaxDocumentBytes, MetricsNamespace: s.MetricsNamespace,
-		WorkerID: s.WorkerID, Version: s.Version, Tiers: tiers, CallTimeout: s.CallTimeout, ClaimLease: s.ClaimLease,
-		Retry: pipeline.RetryConfig{MaxAttempts: s.RetryMaxAttempts, MaxSnooze: s.MaxSnooze},
+	switch s.ModelCheck {
+	case "", ModelCheckConverse, ModelCheckCountTokens, ModelCheckCountTokensOnly:
+	default:
+		errs = append(errs, &SettingError{Setting: "ModelCheck", Problem: fmt.Sprintf("%q is not %s, %s or %s",
+			s.ModelCheck, ModelCheckConverse, ModelCheckCountTokens, ModelCheckCountTokensOnly)})
 	}
+
 	wcfg := worker.Config{
 		QueueURL: s.QueueURL, DeadLetterQueueURL: s.DeadLetterQueueURL, Concurrency: s.Concurrency,
 		WaitTime: s.WaitTime, VisibilityTimeout: s.VisibilityTimeout, ReleaseDelay: s.ReleaseDelay,
 		DrainTimeout: s.DrainTimeout,
 	}
-	pcfg.ApplyDefaults()
 	wcfg.ApplyDefaults()
+	lease := s.ClaimLease
+	if lease == 0 {
+		lease = wcfg.VisibilityTimeout
+	}
+	pcfg := pipeline.Config{
+		ResultsBucket: s.ResultsBucket, ResultsPrefix: s.ResultsPrefix, InputBuckets: s.InputBuckets,
+		MaxDocumentBytes: s.MaxDocumentBytes, MetricsNamespace: s.MetricsNamespace,
+		WorkerID: s.WorkerID, Version: s.Version, Tiers: tiers, CallTimeout: s.CallTimeout, ClaimLease: lease,
+		Retry: pipeline.RetryConfig{MaxAttempts: s.RetryMaxAttempts, MaxSnooze: s.MaxSnooze},
+	}
+	pcfg.ApplyDefaults()
 	check := pcfg
 	check.Tiers = checkTiers
-	errs = append(errs, check.Validate(), wcfg.Validate())
+	errs = append(errs, settingErrors(wcfg.Validate()), settingErrors(check.Validate()))
+	// The two components' settings meet here. A killed worker's message is
+	// visible again after the visibility timeout; a claim that outlives it
+	// defers that delivery until the claim ends, so the slower of the two
+	// bounds recovery.
+	if lease > wcfg.VisibilityTimeout && wcfg.VisibilityTimeout > 0 {
+		errs = append(errs, &SettingError{Setting: "ClaimLease", Problem: fmt.Sprintf(
+			"%s is longer than the visibility timeout %s: a killed worker's job would wait out the claim after its message came back; use at most the visibility timeout (the default)",
+			lease, wcfg.VisibilityTimeout)})
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -173,7 +211,12 @@ func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, e
 	if every == 0 {
 		every = DefaultLimiterMetricsInterval
 	}
-	return &Worker{Worker: w, Tiers: tiers, Pipeline: p, Limiter: states, every: every}, nil
+	if log == nil {
+		log = slog.Default()
+	}
+	checks := checker{settings: s, queues: c.QueueInfo, bedrock: c.Bedrock, converser: c.Converser,
+		region: c.Region, endpoint: c.BedrockEndpoint, log: log}
+	return &Worker{Worker: w, Tiers: tiers, Pipeline: p, Limiter: states, every: every, checks: checks}, nil
 }
 
 // newLimiter builds the model limiter the settings ask for. Every tier's
@@ -185,7 +228,7 @@ func newLimiter(s Settings, tiers *tiering.Config, log *slog.Logger) (modelLimit
 		perModel = limiter.DefaultInitialLimit
 	}
 	if perModel < 0 {
-		return nil, nil, fmt.Errorf("model concurrency: must be 1 or more, got %d", perModel)
+		return nil, nil, &SettingError{Setting: "ModelConcurrency", Problem: fmt.Sprintf("must be 1 or more, got %d", perModel)}
 	}
 	var models []string
 	limits := map[string]int{}
@@ -209,11 +252,11 @@ func newLimiter(s Settings, tiers *tiering.Config, log *slog.Logger) (modelLimit
 			},
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("adaptive limiter: %w", err)
+			return nil, nil, limiterError(err)
 		}
 		return a, a, nil
 	}
-	return nil, nil, fmt.Errorf("limiter: %q is not adaptive or fixed", s.Limiter)
+	return nil, nil, &SettingError{Setting: "Limiter", Problem: fmt.Sprintf("%q is not adaptive or fixed", s.Limiter)}
 }
 
 // Run runs the worker until ctx is cancelled and its drain completes, and

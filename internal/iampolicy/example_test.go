@@ -32,9 +32,9 @@ func ExampleGenerate() {
 		}
 	}
 	// Output:
-	// Allow ReceiveJobs sqs:ChangeMessageVisibility,sqs:DeleteMessage,sqs:ReceiveMessage
+	// Allow ReceiveJobs sqs:ChangeMessageVisibility,sqs:DeleteMessage,sqs:GetQueueAttributes,sqs:ReceiveMessage
 	//     arn:aws:sqs:us-east-1:123456789012:tierq-jobs
-	// Allow DeadLetterPoisonMessages sqs:SendMessage
+	// Allow DeadLetterPoisonMessages sqs:GetQueueAttributes,sqs:SendMessage
 	//     arn:aws:sqs:us-east-1:123456789012:tierq-jobs-dlq
 	// Allow ReadAndWriteResults s3:GetObject,s3:PutObject
 	//     arn:aws:s3:::tierq-results/results/*
@@ -46,6 +46,9 @@ func ExampleGenerate() {
 	//     arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-micro-v1:0
 	// Allow InvokeModelsThroughInferenceProfiles bedrock:InvokeModel
 	//     arn:aws:bedrock:*::foundation-model/amazon.nova-micro-v1:0
+	// Allow CountTokensForStartupChecks bedrock:CountTokens
+	//     arn:aws:bedrock:*::foundation-model/amazon.nova-micro-v1:0
+	//     arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-micro-v1:0
 	// Allow ApplyTierGuardrails bedrock:ApplyGuardrail
 	//     arn:aws:bedrock:us-east-1:123456789012:guardrail/gr1abc
 	// Deny DenyInvokeWithoutTierGuardrail bedrock:InvokeModel

@@ -46,6 +46,7 @@ func Generate(cfg Config) (Policy, error) {
 	st = append(st, cfg.bucketStatements()...)
 	invoke, deny := pl.invokeStatements()
 	st = append(st, invoke...)
+	st = append(st, countTokensStatement(invoke)...)
 	st = append(st, pl.guardrailStatements()...)
 	st = append(st, deny...)
 	st = append(st, Statement{
@@ -72,23 +73,44 @@ func Generate(cfg Config) (Policy, error) {
 // DeleteMessage, or ChangeMessageVisibility sets permissions for the
 // corresponding batch versions"
 // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-batch-api.html).
-// GetQueueAttributes is not called, so not granted.
+// GetQueueAttributes is the start-up check that each queue exists.
 func (c Config) queueStatements() []Statement {
 	return []Statement{{
 		// ReceiveMessage -> sqs:ReceiveMessage; DeleteMessageBatch ->
 		// sqs:DeleteMessage; ChangeMessageVisibility (heartbeat, release)
 		// and ChangeMessageVisibilityBatch (release on drain) ->
-		// sqs:ChangeMessageVisibility.
+		// sqs:ChangeMessageVisibility; GetQueueAttributes (start-up check).
 		Sid: "ReceiveJobs", Effect: "Allow",
-		Action:   []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"},
+		Action:   []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"},
 		Resource: []string{c.QueueARN},
 	}, {
 		// SendMessage of a message that is not a job to the dead-letter
 		// queue; the original is then deleted from the job queue.
+		// GetQueueAttributes: the start-up check that the queue exists.
 		Sid: "DeadLetterPoisonMessages", Effect: "Allow",
-		Action:   []string{"sqs:SendMessage"},
+		Action:   []string{"sqs:GetQueueAttributes", "sqs:SendMessage"},
 		Resource: []string{c.DeadLetterQueueARN},
 	}}
+}
+
+// countTokensStatement grants bedrock:CountTokens on the models the worker
+// may invoke, for the start-up checks' count-tokens modes
+// (--model-check). CountTokens is free and has no guardrail, so it gets
+// its own statement without the guardrail condition.
+func countTokensStatement(invoke []Statement) []Statement {
+	res := map[string]bool{}
+	for _, s := range invoke {
+		if s.Effect == "Allow" && slices.Contains(s.Action, "bedrock:InvokeModel") {
+			for _, r := range s.Resource {
+				res[r] = true
+			}
+		}
+	}
+	if len(res) == 0 {
+		return nil
+	}
+	return []Statement{{Sid: "CountTokensForStartupChecks", Effect: "Allow", Action: []string{"bedrock:CountTokens"},
+		Resource: slices.Sorted(maps.Keys(res))}}
 }
 
 // bucketStatements grant exactly the S3 calls of pipeline.Store.
@@ -277,13 +299,11 @@ func (pl *plan) invokeStatements() (allow, deny []Statement) {
 	}}
 }
 
-// guardrailStatements grant ApplyGuardrail on the tiers' guardrails only. The
-// worker never calls ApplyGuardrail itself; AWS lists it on the guardrail
-// with InvokeModel as the permissions "to allow for model inference and to
-// invoke guardrails"
-// (https://docs.aws.amazon.com/bedrock/latest/userguide/guardrails-permissions.html)
-// and in its guardrail-enforcing example (guardrails-permissions-id.html),
-// so it is kept, on exactly these guardrails.
+// guardrailStatements grant ApplyGuardrail on the tiers' guardrails only:
+// the start-up checks call it to prove each guardrail version exists, and
+// AWS lists it on the guardrail with InvokeModel as the permissions "to
+// allow for model inference and to invoke guardrails"
+// (https://docs.aws.amazon.com/bedrock/latest/userguide/guardrails-permissions.html).
 func (pl *plan) guardrailStatements() []Statement {
 	if len(pl.guardrails) == 0 {
 		return nil
