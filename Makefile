@@ -60,6 +60,14 @@ report-check:
 	mkdir -p demo-out
 	$(GO) test -count=1 -run '^TestReportInChromium$$' ./sizing/ -chromium -screenshot=$(CURDIR)/demo-out/sizing-report.png
 
+## cfn-lint: lint deploy/cloudformation/tierq.yaml with AWS's cfn-lint (a Python tool: pip install cfn-lint).
+## npm's "cfn-lint" is another, older validator whose resource spec has no AWS::Bedrock::Guardrail and
+## predates properties the template uses. make test checks the template without either (deploy/cloudformation_test.go).
+.PHONY: cfn-lint
+cfn-lint:
+	@if command -v cfn-lint >/dev/null 2>&1; then cfn-lint deploy/cloudformation/tierq.yaml; \
+	else echo "cfn-lint is not installed: pip install cfn-lint (or pipx install cfn-lint), then run make cfn-lint again"; exit 1; fi
+
 ## sim: serve the Bedrock simulator on 127.0.0.1:4599
 sim:
 	$(GO) run ./cmd/tierq sim

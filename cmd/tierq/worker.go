@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tierq/tierq/internal/app"
+	"github.com/tierq/tierq/internal/taskprotect"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/worker"
@@ -436,9 +437,17 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	// On ECS the agent's task-protection endpoint keeps a busy task from
+	// scale-in; outside ECS there is none. A malformed ECS_AGENT_URI costs
+	// the protection, not the worker.
+	protect, err := taskprotect.FromEnv(os.Getenv)
+	if err != nil {
+		log.Warn("task scale-in protection off", "error", err)
+	}
 	w, err := app.New(s, app.Clients{
 		Queue: clients.SQS, Store: clients.S3, Converser: clients.Bedrock,
 		QueueInfo: clients.SQS, Bedrock: clients.Bedrock, Region: clients.Region, BedrockEndpoint: clients.BedrockEndpoint,
+		TaskProtection: protect,
 	}, metrics, log)
 	if err != nil {
 		return configurationError(err)

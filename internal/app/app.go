@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/tierq/tierq/internal/taskprotect"
 	"github.com/tierq/tierq/limiter"
 	"github.com/tierq/tierq/pipeline"
 	"github.com/tierq/tierq/tiering"
@@ -104,6 +105,10 @@ type Clients struct {
 	// Region and BedrockEndpoint say where the clients go, for the start-up
 	// checks' messages; BedrockEndpoint is "" for the Region's own.
 	Region, BedrockEndpoint string
+	// TaskProtection is the ECS agent's task scale-in protection endpoint
+	// (taskprotect.FromEnv); nil outside ECS. While the worker holds
+	// messages the task is protected from scale-in.
+	TaskProtection *taskprotect.Client
 }
 
 // Worker is an assembled worker and what it was built from.
@@ -115,6 +120,9 @@ type Worker struct {
 	Limiter limiterStates
 	every   time.Duration
 	checks  checker
+	// guard keeps the ECS task protected while it holds messages; nil
+	// outside ECS.
+	guard *taskprotect.Guard
 }
 
 // modelLimiter is what the pipeline and the receive loop need of a limiter.
@@ -203,8 +211,13 @@ func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, e
 	if err != nil {
 		return nil, err
 	}
-	w, err := worker.New(wcfg, c.Queue, p, worker.WithLogger(log), worker.WithCapacity(lim))
+	guard, err := taskprotect.NewGuard(c.TaskProtection, taskprotect.GuardConfig{}, log)
 	if err != nil {
+		return nil, err
+	}
+	w, err := worker.New(wcfg, c.Queue, p, worker.WithLogger(log), worker.WithCapacity(lim), worker.WithHeldHook(guard.Busy))
+	if err != nil {
+		guard.Close(context.Background())
 		return nil, err
 	}
 	every := s.LimiterMetricsInterval
@@ -216,7 +229,7 @@ func New(s Settings, c Clients, metrics io.Writer, log *slog.Logger) (*Worker, e
 	}
 	checks := checker{settings: s, queues: c.QueueInfo, bedrock: c.Bedrock, converser: c.Converser,
 		region: c.Region, endpoint: c.BedrockEndpoint, log: log}
-	return &Worker{Worker: w, Tiers: tiers, Pipeline: p, Limiter: states, every: every, checks: checks}, nil
+	return &Worker{Worker: w, Tiers: tiers, Pipeline: p, Limiter: states, every: every, checks: checks, guard: guard}, nil
 }
 
 // newLimiter builds the model limiter the settings ask for. Every tier's
@@ -262,6 +275,13 @@ func newLimiter(s Settings, tiers *tiering.Config, log *slog.Logger) (modelLimit
 // Run runs the worker until ctx is cancelled and its drain completes, and
 // meanwhile writes each model's limiter state to the metrics stream.
 func (w *Worker) Run(ctx context.Context) error {
+	// Protection comes off when the worker stops, whatever it held: a
+	// stopped task has nothing left to protect.
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		w.guard.Close(cctx)
+	}()
 	if w.Limiter == nil {
 		return w.Worker.Run(ctx)
 	}

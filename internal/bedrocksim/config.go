@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tierq/tierq/deploy/cloudformation"
 )
 
 // Config describes the simulated models and guardrails and how time passes.
@@ -275,24 +277,21 @@ func builtinModels() map[string]Model {
 // DefaultGuardrailID is the built-in guardrail, matching tierq's default tiers.
 const DefaultGuardrailID = "tierq-default"
 
+// builtinGuardrails is tierq's guardrail as deploy/cloudformation/guardrail.yaml
+// defines it, the definition the CloudFormation template deploys, under
+// DefaultGuardrailID with versions DRAFT and 1 (a new stack's GuardrailVersion
+// publishes version 1). The shipped definition is fully simulated
+// (TestShippedGuardrailDefinitionIsSimulated), so nothing it asks for is
+// missing here.
 func builtinGuardrails() map[string]Guardrail {
-	return map[string]Guardrail{
-		DefaultGuardrailID: {
-			Versions:             []string{"DRAFT", "1"},
-			BlockedInputMessage:  "Sorry, the model cannot answer this request because it contains content our policy blocks.",
-			BlockedOutputMessage: "Sorry, the model's answer was blocked by our content policy.",
-			PII: []PIIRule{
-				{Type: "EMAIL", Action: "ANONYMIZE"},
-				{Type: "PHONE", Action: "ANONYMIZE"},
-				{Type: "US_SOCIAL_SECURITY_NUMBER", Action: "BLOCK"},
-				{Type: "CREDIT_DEBIT_CARD_NUMBER", Action: "BLOCK"},
-			},
-			Topics: []Topic{
-				{Name: "Weapons", Keywords: []string{"build a bomb", "make a bomb", "untraceable firearm", "nerve agent"}},
-			},
-			PromptAttack: true,
-		},
+	g, _, err := ParseGuardrailDefinition(cloudformation.GuardrailYAML)
+	if err != nil {
+		// The file is embedded at build time and tested; a broken one is a
+		// bug in the build, not a condition to handle.
+		panic("bedrocksim: deploy/cloudformation/guardrail.yaml: " + err.Error())
 	}
+	g.Versions = []string{"DRAFT", "1"}
+	return map[string]Guardrail{DefaultGuardrailID: g}
 }
 
 // DefaultConfig returns the built-in models and guardrail with a one-minute

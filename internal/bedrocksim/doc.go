@@ -31,7 +31,10 @@
 //   - deterministic, task-shaped output (a summary is shorter than the document,
 //     a classification is one label, an extraction is a JSON object);
 //   - guardrails: PII (anonymize or block), denied topics, a prompt-attack filter,
-//     guardContent scoping, traces and text-unit usage;
+//     guardContent scoping, traces and text-unit usage; the built-in
+//     tierq-default is parsed from deploy/cloudformation/guardrail.yaml, the
+//     AWS::Bedrock::Guardrail the CloudFormation template deploys
+//     (ParseGuardrailDefinition), so local tests and AWS run one definition;
 //   - fault injection and an admin API (/_sim/stats, /_sim/quota, /_sim/faults).
 //
 // It is not a language model and not a load balancer: outputs are built from the

@@ -1,11 +1,16 @@
 package bedrocksim
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // piiPatterns detect the entity types the simulator supports. They are
@@ -254,4 +259,218 @@ func actionReason(blocked, masked bool) string {
 		return "Guardrail masked."
 	}
 	return ""
+}
+
+// guardrailResource is an AWS::Bedrock::Guardrail resource as CloudFormation
+// spells it (deploy/cloudformation/guardrail.yaml). Properties the simulator
+// does not evaluate are still named here, so a misspelt one is an error
+// rather than a policy silently missing.
+type guardrailResource struct {
+	Type       string               `yaml:"Type"`
+	Metadata   map[string]yaml.Node `yaml:"Metadata"`
+	Properties struct {
+		Name                    string `yaml:"Name"`
+		Description             string `yaml:"Description"`
+		BlockedInputMessaging   string `yaml:"BlockedInputMessaging"`
+		BlockedOutputsMessaging string `yaml:"BlockedOutputsMessaging"`
+		ContentPolicyConfig     struct {
+			FiltersConfig []struct {
+				Type           string `yaml:"Type"`
+				InputStrength  string `yaml:"InputStrength"`
+				OutputStrength string `yaml:"OutputStrength"`
+				directional    `yaml:",inline"`
+				modalities     `yaml:",inline"`
+			} `yaml:"FiltersConfig"`
+			ContentFiltersTierConfig yaml.Node `yaml:"ContentFiltersTierConfig"`
+		} `yaml:"ContentPolicyConfig"`
+		SensitiveInformationPolicyConfig struct {
+			PiiEntitiesConfig []struct {
+				Type        string `yaml:"Type"`
+				Action      string `yaml:"Action"`
+				directional `yaml:",inline"`
+			} `yaml:"PiiEntitiesConfig"`
+			RegexesConfig []yaml.Node `yaml:"RegexesConfig"`
+		} `yaml:"SensitiveInformationPolicyConfig"`
+		TopicPolicyConfig struct {
+			TopicsConfig []struct {
+				Name        string   `yaml:"Name"`
+				Type        string   `yaml:"Type"`
+				Definition  string   `yaml:"Definition"`
+				Examples    []string `yaml:"Examples"`
+				directional `yaml:",inline"`
+			} `yaml:"TopicsConfig"`
+			TopicsTierConfig yaml.Node `yaml:"TopicsTierConfig"`
+		} `yaml:"TopicPolicyConfig"`
+		WordPolicyConfig struct {
+			WordsConfig []struct {
+				Text        string `yaml:"Text"`
+				directional `yaml:",inline"`
+			} `yaml:"WordsConfig"`
+			ManagedWordListsConfig []yaml.Node `yaml:"ManagedWordListsConfig"`
+		} `yaml:"WordPolicyConfig"`
+		ContextualGroundingPolicyConfig yaml.Node `yaml:"ContextualGroundingPolicyConfig"`
+		AutomatedReasoningPolicyConfig  yaml.Node `yaml:"AutomatedReasoningPolicyConfig"`
+		CrossRegionConfig               yaml.Node `yaml:"CrossRegionConfig"`
+		KmsKeyArn                       yaml.Node `yaml:"KmsKeyArn"`
+		Tags                            yaml.Node `yaml:"Tags"`
+	} `yaml:"Properties"`
+}
+
+// directional are the per-direction settings a policy entry may carry
+// (detect mode, input or output only). The simulator applies one action to
+// both directions, so any of them makes the entry not simulated as written.
+type directional struct {
+	InputAction   string `yaml:"InputAction"`
+	OutputAction  string `yaml:"OutputAction"`
+	InputEnabled  *bool  `yaml:"InputEnabled"`
+	OutputEnabled *bool  `yaml:"OutputEnabled"`
+}
+
+func (d directional) set() bool {
+	return d.InputAction != "" || d.OutputAction != "" || d.InputEnabled != nil || d.OutputEnabled != nil
+}
+
+// modalities are a content filter's input and output modalities (text,
+// image); the simulator sees text only.
+type modalities struct {
+	InputModalities  []string `yaml:"InputModalities"`
+	OutputModalities []string `yaml:"OutputModalities"`
+}
+
+// simulatorMetadata is the resource's Metadata["tierq-simulator"]: what the
+// simulator needs that Bedrock's classifiers get from elsewhere.
+type simulatorMetadata struct {
+	// TopicKeywords maps each denied topic's Name to the keywords or
+	// phrases that stand in for Bedrock's topic classifier.
+	TopicKeywords map[string][]string `yaml:"TopicKeywords"`
+}
+
+// SimulatorMetadataKey is the Metadata key of a guardrail definition the
+// simulator reads (CloudFormation ignores resource Metadata).
+const SimulatorMetadataKey = "tierq-simulator"
+
+// ParseGuardrailDefinition builds a simulated guardrail from an
+// AWS::Bedrock::Guardrail resource in CloudFormation's YAML or JSON (Type,
+// Metadata, Properties; intrinsic tags such as !Sub are read as plain
+// values), the form of deploy/cloudformation/guardrail.yaml. Denied topics
+// are matched by Metadata.tierq-simulator.TopicKeywords, one entry per topic.
+//
+// notSimulated lists, by property path, what the definition asks for that
+// the simulator does not evaluate (content filters other than
+// PROMPT_ATTACK, PII types it does not detect, regexes, managed word lists,
+// per-direction actions, contextual grounding, automated reasoning): those
+// policies never fire in the simulator. The returned Guardrail has no
+// Versions; the caller names them. The error lists every problem at once.
+func ParseGuardrailDefinition(data []byte) (g Guardrail, notSimulated []string, err error) {
+	var r guardrailResource
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&r); err != nil {
+		return Guardrail{}, nil, fmt.Errorf("guardrail definition: %w", err)
+	}
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("guardrail definition: "+format, args...))
+	}
+	skip := func(format string, args ...any) { notSimulated = append(notSimulated, fmt.Sprintf(format, args...)) }
+	if r.Type != "AWS::Bedrock::Guardrail" {
+		bad("Type: want AWS::Bedrock::Guardrail, got %q", r.Type)
+	}
+	var meta simulatorMetadata
+	if node, ok := r.Metadata[SimulatorMetadataKey]; ok {
+		if err := decodeStrict(&node, &meta); err != nil {
+			bad("Metadata.%s: %v", SimulatorMetadataKey, err)
+		}
+	}
+	p := r.Properties
+	g.BlockedInputMessage = p.BlockedInputMessaging
+	g.BlockedOutputMessage = p.BlockedOutputsMessaging
+	if g.BlockedInputMessage == "" || g.BlockedOutputMessage == "" {
+		bad("Properties: BlockedInputMessaging and BlockedOutputsMessaging are required")
+	}
+
+	for i, f := range p.ContentPolicyConfig.FiltersConfig {
+		path := fmt.Sprintf("Properties.ContentPolicyConfig.FiltersConfig[%d]", i)
+		switch {
+		case f.Type != "PROMPT_ATTACK":
+			skip("%s: content filter %s", path, f.Type)
+		case f.directional.set():
+			skip("%s: per-direction settings of PROMPT_ATTACK", path)
+		case f.InputStrength == "" || f.InputStrength == "NONE":
+			// Off: Bedrock looks for prompt attacks in input only.
+		default:
+			g.PromptAttack = true
+		}
+	}
+	if !p.ContentPolicyConfig.ContentFiltersTierConfig.IsZero() {
+		skip("Properties.ContentPolicyConfig.ContentFiltersTierConfig")
+	}
+
+	for i, e := range p.SensitiveInformationPolicyConfig.PiiEntitiesConfig {
+		path := fmt.Sprintf("Properties.SensitiveInformationPolicyConfig.PiiEntitiesConfig[%d]", i)
+		switch {
+		case e.Action != "BLOCK" && e.Action != "ANONYMIZE" && e.Action != "NONE":
+			bad("%s.Action: want BLOCK, ANONYMIZE or NONE, got %q", path, e.Action)
+		case e.Action == "NONE" || e.directional.set():
+			skip("%s: %s in detect mode or per direction", path, e.Type)
+		case !piiTypes[e.Type]:
+			skip("%s: PII type %s", path, e.Type)
+		default:
+			g.PII = append(g.PII, PIIRule{Type: e.Type, Action: e.Action})
+		}
+	}
+	for i := range p.SensitiveInformationPolicyConfig.RegexesConfig {
+		skip("Properties.SensitiveInformationPolicyConfig.RegexesConfig[%d]", i)
+	}
+
+	topics := map[string]bool{}
+	for i, t := range p.TopicPolicyConfig.TopicsConfig {
+		path := fmt.Sprintf("Properties.TopicPolicyConfig.TopicsConfig[%d]", i)
+		topics[t.Name] = true
+		switch {
+		case t.Name == "":
+			bad("%s.Name: required", path)
+		case t.Type != "DENY":
+			bad("%s.Type: want DENY, got %q", path, t.Type)
+		case len(meta.TopicKeywords[t.Name]) == 0:
+			bad("%s: topic %q has no keywords in Metadata.%s.TopicKeywords; the simulator matches topics by keywords, not by the definition", path, t.Name, SimulatorMetadataKey)
+		case t.directional.set():
+			skip("%s: per-direction settings of topic %s", path, t.Name)
+		default:
+			g.Topics = append(g.Topics, Topic{Name: t.Name, Keywords: meta.TopicKeywords[t.Name]})
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(meta.TopicKeywords)) {
+		if !topics[name] {
+			bad("Metadata.%s.TopicKeywords: %q is not a topic of TopicPolicyConfig", SimulatorMetadataKey, name)
+		}
+	}
+	if !p.TopicPolicyConfig.TopicsTierConfig.IsZero() {
+		skip("Properties.TopicPolicyConfig.TopicsTierConfig")
+	}
+
+	for i, w := range p.WordPolicyConfig.WordsConfig {
+		path := fmt.Sprintf("Properties.WordPolicyConfig.WordsConfig[%d]", i)
+		switch {
+		case strings.TrimSpace(w.Text) == "":
+			bad("%s.Text: required", path)
+		case w.directional.set():
+			skip("%s: per-direction settings of word %d", path, i)
+		default:
+			g.Words = append(g.Words, w.Text)
+		}
+	}
+	for i := range p.WordPolicyConfig.ManagedWordListsConfig {
+		skip("Properties.WordPolicyConfig.ManagedWordListsConfig[%d]", i)
+	}
+	if !p.ContextualGroundingPolicyConfig.IsZero() {
+		skip("Properties.ContextualGroundingPolicyConfig")
+	}
+	if !p.AutomatedReasoningPolicyConfig.IsZero() {
+		skip("Properties.AutomatedReasoningPolicyConfig")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Guardrail{}, nil, err
+	}
+	return g, notSimulated, nil
 }
