@@ -267,15 +267,16 @@ type upProcess struct {
 	done chan error
 }
 
-// startUp runs tierq-dev up on free ports and waits for its ready line.
-func startUp(t *testing.T, ctx context.Context, bin binaries, dir string) *upProcess {
+// startUp runs tierq-dev up on free ports, with extra flags, and waits for
+// its ready line.
+func startUp(t *testing.T, ctx context.Context, bin binaries, dir string, extra ...string) *upProcess {
 	t.Helper()
 	simFile, envFile := filepath.Join(dir, "sim.yaml"), filepath.Join(dir, "tierq.env")
 	if err := os.WriteFile(simFile, []byte(simConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin.dev, "up", "--aws-port", "0", "--sim-port", "0", "--latency-scale", "1",
-		"--sim-config", simFile, "--env-file", envFile)
+	cmd := exec.Command(bin.dev, append([]string{"up", "--aws-port", "0", "--sim-port", "0", "--latency-scale", "1",
+		"--sim-config", simFile, "--env-file", envFile}, extra...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
