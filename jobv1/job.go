@@ -149,15 +149,29 @@ func ParseJob(body []byte) (Job, error) {
 	if err != nil {
 		return Job{}, err
 	}
-	if !found || !jobIDRe.MatchString(jobID) || strings.Contains(jobID, "..") {
-		got := "missing"
-		if found {
-			got = quoteTrunc(jobID)
-		}
-		return Job{}, fmt.Errorf(`%w: %s; want 1 to %d characters of A-Z a-z 0-9 . _ - starting with a letter or digit, without ".."`,
-			ErrBadJobID, got, MaxJobIDLen)
+	if !found {
+		return Job{}, jobIDError("missing")
+	}
+	if err := ValidateJobID(jobID); err != nil {
+		return Job{}, err
 	}
 	return checkJob(sc, jobID)
+}
+
+// ValidateJobID checks a job ID by the rules ParseJob applies: 1 to 128 of
+// A-Z a-z 0-9 . _ -, starting with a letter or digit, without "..". The
+// error wraps ErrBadJobID. Operator tools check an ID with it before
+// naming an object after it.
+func ValidateJobID(id string) error {
+	if !jobIDRe.MatchString(id) || strings.Contains(id, "..") {
+		return jobIDError(quoteTrunc(id))
+	}
+	return nil
+}
+
+func jobIDError(got string) error {
+	return fmt.Errorf(`%w: %s; want 1 to %d characters of A-Z a-z 0-9 . _ - starting with a letter or digit, without ".."`,
+		ErrBadJobID, got, MaxJobIDLen)
 }
 
 // headerString reads version or job_id, which must each be present once,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tierq/tierq/internal/awserr"
+	"github.com/tierq/tierq/jobv1"
 )
 
 // One model call per job, whatever the delivery pattern.
@@ -58,23 +59,13 @@ import (
 // role already writes there; a DynamoDB table would add a service, a
 // policy and a failure mode for the same guarantee.
 
-// claimSuffix ends a claim's key. Result keys end in ".json", so no job's
-// claim can be another job's result.
-const claimSuffix = ".claim"
+// ClaimKey is the object key of a job's claim (the wire contract's,
+// jobv1.ClaimKey). Result keys end in ".json", so no job's claim can be
+// another job's result.
+func ClaimKey(prefix, jobID string) string { return jobv1.ClaimKey(prefix, jobID) }
 
-// ClaimKey is the object key of a job's claim.
-func ClaimKey(prefix, jobID string) string { return prefix + jobID + claimSuffix }
-
-// claimRecord is a claim object's body.
-type claimRecord struct {
-	JobID  string `json:"job_id"`
-	Worker string `json:"worker"`
-	// Token is random per hold: a delivery that finds a claim after its own
-	// write's response was lost (the write landed; the SDK's retry got 412)
-	// knows the claim for its own by it.
-	Token string    `json:"token"`
-	Until time.Time `json:"lease_until"`
-}
+// claimRecord is a claim object's body (jobv1.Claim).
+type claimRecord = jobv1.Claim
 
 // heldClaim is a claim this delivery holds.
 type heldClaim struct {

@@ -17,20 +17,10 @@ import (
 // result object.
 var ErrNoResult = errors.New("no result")
 
-// ValidateJobID checks a job ID with jobv1's own rules (ParseJob's), so
-// tierq result refuses exactly what the worker would refuse, before any S3
-// call.
-func ValidateJobID(id string) error {
-	q, err := json.Marshal(id)
-	if err != nil {
-		return err
-	}
-	_, err = jobv1.ParseJob([]byte(`{"version":"1","job_id":` + string(q) + `}`))
-	if errors.Is(err, jobv1.ErrBadJobID) {
-		return err
-	}
-	return nil // any other problem is the stub job's, not the ID's
-}
+// ValidateJobID checks a job ID by the worker's own rules
+// (jobv1.ValidateJobID), so tierq result refuses exactly what the worker
+// would refuse, before any S3 call.
+func ValidateJobID(id string) error { return jobv1.ValidateJobID(id) }
 
 // Fetched is one result as stored and as decoded.
 type Fetched struct {
@@ -39,12 +29,9 @@ type Fetched struct {
 	Result   jobv1.Result
 }
 
-// Claim is a job's claim object (pipeline.ClaimKey): who holds the job
-// and until when.
-type Claim struct {
-	Worker     string    `json:"worker"`
-	LeaseUntil time.Time `json:"lease_until"`
-}
+// Claim is a job's claim object (jobv1.ClaimKey): who holds the job and
+// until when.
+type Claim = jobv1.Claim
 
 // NoResultError says a job has no result, and what its claim shows.
 type NoResultError struct {
@@ -59,12 +46,12 @@ type NoResultError struct {
 func (e *NoResultError) Error() string {
 	msg := fmt.Sprintf("no result for job %s: %s does not exist", e.JobID, e.Location)
 	switch {
-	case e.Claim != nil && e.Claim.LeaseUntil.After(e.Now):
+	case e.Claim != nil && e.Claim.Until.After(e.Now):
 		msg += fmt.Sprintf("; worker %s claimed it and holds it until %s: it is running (or its worker died, and another takes it over after that)",
-			oneLine(e.Claim.Worker, 128), e.Claim.LeaseUntil.UTC().Format(time.RFC3339))
+			oneLine(e.Claim.Worker, 128), e.Claim.Until.UTC().Format(time.RFC3339))
 	case e.Claim != nil:
 		msg += fmt.Sprintf("; worker %s claimed it, and its lease ended %s: it was released (throttling, a transient error, a shutdown) and waits in the queue for another delivery",
-			oneLine(e.Claim.Worker, 128), e.Claim.LeaseUntil.UTC().Format(time.RFC3339))
+			oneLine(e.Claim.Worker, 128), e.Claim.Until.UTC().Format(time.RFC3339))
 	default:
 		msg += "; no worker has claimed it: it is still in the queue, was never sent, or was dead-lettered (tierq status counts both; tierq redrive --dry-run lists the dead letters with their job IDs)"
 	}
@@ -87,7 +74,7 @@ func FetchResult(ctx context.Context, s Store, bucket, prefix, jobID string, now
 	switch {
 	case err != nil && awserr.NotFound(err) && awserr.Code(err) != "NoSuchBucket":
 		nr := &NoResultError{JobID: jobID, Location: f.Location, Now: now}
-		if cb, cerr := getCapped(ctx, s, bucket, prefix+jobID+claimSuffix); cerr == nil {
+		if cb, cerr := getCapped(ctx, s, bucket, jobv1.ClaimKey(prefix, jobID)); cerr == nil {
 			var c Claim
 			if json.Unmarshal(cb, &c) == nil {
 				nr.Claim = &c

@@ -37,9 +37,6 @@ const (
 	DefaultProgressEvery = 1000
 )
 
-// claimSuffix names a job's claim next to its result (pipeline.ClaimKey).
-const claimSuffix = ".claim"
-
 // maxResultBytes bounds one result object: results are a few KB to a few
 // hundred, so anything larger is not a result.
 const maxResultBytes = 16 << 20
@@ -425,8 +422,8 @@ func readResults(ctx context.Context, c StatusConfig) (ResultsStatus, error) {
 			key := aws.ToString(obj.Key)
 			name := strings.TrimPrefix(key, c.Prefix)
 			switch {
-			case strings.HasSuffix(name, claimSuffix) && !strings.Contains(name, "/"):
-				claims[strings.TrimSuffix(name, claimSuffix)] = true
+			case strings.HasSuffix(name, jobv1.ClaimSuffix) && !strings.Contains(name, "/"):
+				claims[strings.TrimSuffix(name, jobv1.ClaimSuffix)] = true
 				continue
 			case !jobv1.IsResultKey(key) || strings.Contains(name, "/"):
 				t.mu.Lock()
