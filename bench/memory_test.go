@@ -70,7 +70,7 @@ func BenchmarkWorkerMemory(b *testing.B) {
 	defer cancel()
 	dir := b.TempDir()
 
-	bin, err := buildTierq(ctx, dir)
+	bin, err := goBuild(ctx, dir, "./cmd/tierq", "tierq")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -210,26 +210,6 @@ sample:
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(hwm, "peak-rss-MiB")
 	b.ReportMetric(rep.JobsPerSecond, "jobs/s")
-}
-
-// buildTierq builds cmd/tierq into dir, from the module root `go env GOMOD`
-// names.
-func buildTierq(ctx context.Context, dir string) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("find the module root: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("find the module root: not inside a module")
-	}
-	bin := filepath.Join(dir, "tierq")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/tierq")
-	build.Dir = filepath.Dir(gomod)
-	if msg, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/tierq: %w\n%s", err, msg)
-	}
-	return bin, nil
 }
 
 // procMemory reads a process's resident set now (VmRSS) and at its peak

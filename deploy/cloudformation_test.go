@@ -198,10 +198,7 @@ func stackModels() []cfnModel {
 	var out []cfnModel
 	byID := map[string]int{}
 	for _, tier := range tiering.Default().Tiers {
-		for _, id := range []string{tier.ModelID, tier.FallbackModelID} {
-			if id == "" {
-				continue
-			}
+		for _, id := range tier.Models() {
 			if i, ok := byID[id]; ok {
 				out[i].Tiers += ", " + tier.Name
 				continue

@@ -392,7 +392,7 @@ func TestECSTaskDefinition(t *testing.T) {
 	}
 }
 
-var update = flag.Bool("update", false, "rewrite deploy/iam-task-policy.json from internal/iampolicy")
+var update = flag.Bool("update", false, "rewrite deploy/iam-task-policy.json and deploy/cloudformation/tierq.yaml from their generators")
 
 // shippedPolicy is the generator configuration deploy/iam-task-policy.json is
 // made from: the queues, buckets and Region of the ECS task definition and

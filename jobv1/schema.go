@@ -38,11 +38,11 @@ const jobSchemaURL = "https://github.com/tierq/tierq/jobv1/schema/job.v1.schema.
 var jobSchema = sync.OnceValue(func() *jsonschema.Schema {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(JobSchema))
 	if err != nil {
-		panic("pipeline: the embedded job schema is not JSON: " + err.Error())
+		panic("jobv1: the embedded job schema is not JSON: " + err.Error())
 	}
 	c := newCompiler()
 	if err := c.AddResource(jobSchemaURL, doc); err != nil {
-		panic("pipeline: " + err.Error())
+		panic("jobv1: " + err.Error())
 	}
 	return c.MustCompile(jobSchemaURL)
 })

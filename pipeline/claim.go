@@ -59,14 +59,6 @@ import (
 // role already writes there; a DynamoDB table would add a service, a
 // policy and a failure mode for the same guarantee.
 
-// ClaimKey is the object key of a job's claim (the wire contract's,
-// jobv1.ClaimKey). Result keys end in ".json", so no job's claim can be
-// another job's result.
-func ClaimKey(prefix, jobID string) string { return jobv1.ClaimKey(prefix, jobID) }
-
-// claimRecord is a claim object's body (jobv1.Claim).
-type claimRecord = jobv1.Claim
-
 // heldClaim is a claim this delivery holds.
 type heldClaim struct {
 	key   string
@@ -130,7 +122,7 @@ var errDone = errors.New("the job's result exists")
 // errDone when the job has a result (resultKey), a *claimBusy when another
 // delivery holds a live lease, any other error for S3 trouble.
 func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID, resultKey string) (*heldClaim, error) {
-	key := ClaimKey(p.cfg.ResultsPrefix, jobID)
+	key := jobv1.ClaimKey(p.cfg.ResultsPrefix, jobID)
 	token := newToken()
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.S3Timeout)
 	defer cancel()
@@ -198,8 +190,8 @@ func (p *Pipeline) claim(ctx context.Context, log *slog.Logger, jobID, resultKey
 // so it holds nobody back, but a later delivery finds it and then the
 // result. A claim already there is fine.
 func (p *Pipeline) markClaimed(ctx context.Context, jobID string, at time.Time) error {
-	key := ClaimKey(p.cfg.ResultsPrefix, jobID)
-	body, err := json.Marshal(claimRecord{JobID: jobID, Worker: p.cfg.WorkerID, Token: newToken(), Until: at.UTC()})
+	key := jobv1.ClaimKey(p.cfg.ResultsPrefix, jobID)
+	body, err := json.Marshal(jobv1.Claim{JobID: jobID, Worker: p.cfg.WorkerID, Token: newToken(), Until: at.UTC()})
 	if err != nil {
 		return err
 	}
@@ -215,7 +207,7 @@ func (p *Pipeline) markClaimed(ctx context.Context, jobID string, at time.Time) 
 // trusts it: never later than one lease from now, so a worker whose clock
 // runs ahead (or a claim written by hand) cannot hold a job for longer than
 // a lease after its worker died.
-func (p *Pipeline) leaseEnd(rec claimRecord) time.Time {
+func (p *Pipeline) leaseEnd(rec jobv1.Claim) time.Time {
 	return minTime(rec.Until, p.now().Add(p.cfg.ClaimLease))
 }
 
@@ -245,7 +237,7 @@ func (p *Pipeline) claimError(ctx context.Context, key string, err error) error 
 // (create), or over the version whose ETag is ifMatch. It returns the new
 // ETag.
 func (p *Pipeline) putClaim(ctx context.Context, key, jobID, token string, d time.Duration, ifMatch string, create bool) (string, error) {
-	body, err := json.Marshal(claimRecord{JobID: jobID, Worker: p.cfg.WorkerID, Token: token, Until: p.now().Add(d).UTC()})
+	body, err := json.Marshal(jobv1.Claim{JobID: jobID, Worker: p.cfg.WorkerID, Token: token, Until: p.now().Add(d).UTC()})
 	if err != nil {
 		return "", err
 	}
@@ -268,14 +260,14 @@ var errNoETag = errors.New("the object store returned no ETag: claims need S3's 
 
 // readClaim reads a claim and its ETag. An unreadable body counts as an
 // ended lease: a claim nobody can read must not hold a job forever.
-func (p *Pipeline) readClaim(ctx context.Context, key string) (claimRecord, string, error) {
+func (p *Pipeline) readClaim(ctx context.Context, key string) (jobv1.Claim, string, error) {
 	obj, err := p.obj.Get(ctx, p.cfg.ResultsBucket, key, 4<<10)
 	if err != nil {
-		return claimRecord{}, "", err
+		return jobv1.Claim{}, "", err
 	}
-	var rec claimRecord
+	var rec jobv1.Claim
 	if obj.TooLarge || json.Unmarshal(obj.Body, &rec) != nil {
-		rec = claimRecord{}
+		rec = jobv1.Claim{}
 	}
 	return rec, obj.ETag, nil
 }

@@ -135,13 +135,13 @@ func TestClaimOfADeadWorkerIsTakenOver(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{})
 	stale := fmt.Sprintf(`{"job_id":"example-summarize-0001","worker":"dead","lease_until":%q}`, t0.Add(-time.Minute).Format(time.RFC3339Nano))
-	putObject(t, e.s3, e.results, pipeline.ClaimKey(pipeline.DefaultResultsPrefix, "example-summarize-0001"), []byte(stale))
+	putObject(t, e.s3, e.results, jobv1.ClaimKey(pipeline.DefaultResultsPrefix, "example-summarize-0001"), []byte(stale))
 	e.process(readJob(t, "job-summarize.json"))
 	if r := e.result("example-summarize-0001"); r.Status != jobv1.StatusSucceeded {
 		t.Errorf("status %s, want succeeded", r.Status)
 	}
 	live := fmt.Sprintf(`{"job_id":"example-classify-0001","worker":"alive","lease_until":%q}`, t0.Add(time.Hour).Format(time.RFC3339Nano))
-	putObject(t, e.s3, e.results, pipeline.ClaimKey(pipeline.DefaultResultsPrefix, "example-classify-0001"), []byte(live))
+	putObject(t, e.s3, e.results, jobv1.ClaimKey(pipeline.DefaultResultsPrefix, "example-classify-0001"), []byte(live))
 	if err := e.p.Process(context.Background(), message(readJob(t, "job-classify.json"))); err == nil {
 		t.Fatal("a job with a live claim ran; want it released")
 	}

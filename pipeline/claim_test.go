@@ -36,8 +36,8 @@ func TestPanicEndsTheClaim(t *testing.T) {
 		_ = u.p.Process(context.Background(), m)
 		t.Fatal("Process returned; want the model call's panic")
 	}()
-	var rec claimRecord
-	if err := json.Unmarshal(u.store.object("results", ClaimKey(DefaultResultsPrefix, "j1")), &rec); err != nil {
+	var rec jobv1.Claim
+	if err := json.Unmarshal(u.store.object("results", jobv1.ClaimKey(DefaultResultsPrefix, "j1")), &rec); err != nil {
 		t.Fatalf("claim: %v", err)
 	}
 	if rec.Until.After(u.p.now()) {
@@ -94,10 +94,10 @@ func TestLostClaimResponsesAreRecognised(t *testing.T) {
 func TestClaimLeaseIsCapped(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, nil, func(c *Config) { c.ClaimLease = 30 * time.Second })
-	rec := claimRecord{JobID: "j1", Worker: "fast-clock", Token: "t", Until: u.p.now().Add(24 * time.Hour)}
+	rec := jobv1.Claim{JobID: "j1", Worker: "fast-clock", Token: "t", Until: u.p.now().Add(24 * time.Hour)}
 	body, _ := json.Marshal(rec)
-	u.store.objects["results/"+ClaimKey(DefaultResultsPrefix, "j1")] = body
-	u.store.etags = map[string]string{"results/" + ClaimKey(DefaultResultsPrefix, "j1"): `"x"`}
+	u.store.objects["results/"+jobv1.ClaimKey(DefaultResultsPrefix, "j1")] = body
+	u.store.etags = map[string]string{"results/" + jobv1.ClaimKey(DefaultResultsPrefix, "j1"): `"x"`}
 	_, err := u.p.claim(context.Background(), slog.New(slog.NewJSONHandler(io.Discard, nil)), "j1", jobv1.ResultKey(DefaultResultsPrefix, "j1"))
 	b, ok := isClaimBusy(err)
 	if !ok {
@@ -137,8 +137,8 @@ func TestStalledRenewalIsBoundedByTheLease(t *testing.T) {
 func TestOneTakeoverWins(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, nil, nil)
-	key := "results/" + ClaimKey(DefaultResultsPrefix, "j1")
-	body, _ := json.Marshal(claimRecord{JobID: "j1", Worker: "dead", Token: "t", Until: u.p.now().Add(-time.Minute)})
+	key := "results/" + jobv1.ClaimKey(DefaultResultsPrefix, "j1")
+	body, _ := json.Marshal(jobv1.Claim{JobID: "j1", Worker: "dead", Token: "t", Until: u.p.now().Add(-time.Minute)})
 	u.store.objects[key] = body
 	u.store.etags = map[string]string{key: `"dead"`}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -168,7 +168,7 @@ func TestOneTakeoverWins(t *testing.T) {
 func TestUnreadableClaimIsTakenOver(t *testing.T) {
 	t.Parallel()
 	u := newUnit(t, nil, nil)
-	key := "results/" + ClaimKey(DefaultResultsPrefix, "j1")
+	key := "results/" + jobv1.ClaimKey(DefaultResultsPrefix, "j1")
 	u.store.objects[key] = []byte("not a claim")
 	u.store.etags = map[string]string{key: `"garbage"`}
 	c, err := u.p.claim(context.Background(), slog.New(slog.NewJSONHandler(io.Discard, nil)), "j1", jobv1.ResultKey(DefaultResultsPrefix, "j1"))

@@ -104,8 +104,9 @@ type Config struct {
 // model is saturated serves nobody, so after MaxAttempts the message is
 // released for the worker's release delay and the slot goes to other work.
 type RetryConfig struct {
-	// MaxAttempts is the most model calls per tier per delivery, throttled
-	// ones included. Default 4; 1 means no in-process retry.
+	// MaxAttempts is the most failed model calls per tier per delivery,
+	// throttles not counted (MaxSnooze bounds those). Default 4; 1 means no
+	// in-process retry.
 	MaxAttempts int
 	// Base is the first backoff; each retry doubles it, with full jitter.
 	// Default 500ms.

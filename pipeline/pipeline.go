@@ -186,9 +186,8 @@ func (p *Pipeline) Process(ctx context.Context, m worker.Message) error {
 	j.log = p.log.With("job_id", parsed.JobID, "message_id", m.ID)
 	key := jobv1.ResultKey(p.cfg.ResultsPrefix, parsed.JobID)
 	if err != nil {
-		// Multi-problem messages come joined by newlines; a result reads
-		// better on one line.
-		j.failWith(fail(jobv1.CodeInvalidJob, err, "%s", strings.ReplaceAll(err.Error(), "\n", "; ")))
+		// ParseJob's messages are one line (FuzzParseJob holds it to that).
+		j.failWith(fail(jobv1.CodeInvalidJob, err, "%v", err))
 		// Every result has a claim beside it, which is what sends a later
 		// delivery to look for the result (see claim.go).
 		if err := p.markClaimed(ctx, parsed.JobID, start); err != nil {
@@ -293,12 +292,7 @@ func (p *Pipeline) run(ctx context.Context, j *job) error {
 		return err
 	}
 	tiers := p.cfg.Tiers
-	j.facts = tiering.NewFacts(j.Task, text)
-	// Every part of the prompt counts, not only the document: the job's
-	// instructions, labels, fields and schema are billed input tokens too,
-	// and must fit the context window.
-	j.facts.EstimatedTokens = tiering.PromptTokens(j.Job, text)
-	j.facts.Override, j.facts.Hint = j.TierOverride, j.TierHint
+	j.facts = tiering.JobFacts(j.Job, text)
 	d, err := tiers.Classify(j.facts)
 	switch {
 	case errors.Is(err, tiering.ErrTooLarge):
@@ -475,9 +469,6 @@ func (p *Pipeline) call(ctx context.Context, j *job, tier tiering.Tier, doc stri
 	c := &callResult{model: tier.ModelID, spill: j.spill, text: a.text, stopReason: a.stopReason, guard: a.guard, usage: a.usage}
 	if c.spill != nil {
 		c.model = c.spill.To
-	}
-	if a.servedTier == "" {
-		a.servedTier = tiering.ServiceTierDefault
 	}
 	// Priced at what served it: the model that answered (a fallback has
 	// its own prices) and the service tier Bedrock reports.

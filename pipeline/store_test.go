@@ -204,7 +204,7 @@ func TestResultCheckDeniedIsLoggedOnce(t *testing.T) {
 	u.store.headErr = sdkErr(403, &smithy.GenericAPIError{Code: "Forbidden"})
 	for i := range 3 {
 		id := fmt.Sprintf("j%d", i)
-		u.store.objects["results/"+ClaimKey(DefaultResultsPrefix, id)] = []byte(`{"job_id":"` + id + `","worker":"w0"}`)
+		u.store.objects["results/"+jobv1.ClaimKey(DefaultResultsPrefix, id)] = []byte(`{"job_id":"` + id + `","worker":"w0"}`)
 		m := msg(t, jobv1.Job{JobID: id, Task: "summarize", Text: shortDoc})
 		err := u.p.Process(context.Background(), m)
 		if retryDelay(err) != worker.DefaultReleaseDelay || !strings.Contains(err.Error(), "s3:ListBucket") {

@@ -321,3 +321,26 @@ func TestUnknownKindSkipped(t *testing.T) {
 		t.Errorf("warnings %q, want the unknown kind named", d.Warnings)
 	}
 }
+
+// A result's call stamped far outside the others (a corrupt or hostile
+// result) is refused like any stray timestamp, and --end leaves it out: a
+// call is kept by its own time, as EMF call lines are.
+func TestResultCallOutsideTheWindow(t *testing.T) {
+	t.Parallel()
+	jobs := callsWorkload()
+	jobs[0].calls[0].at = 9000 * 24 * time.Hour // about 25 years after the job
+	dir := t.TempDir()
+	writeCallsResults(t, dir, jobs)
+	src := &sizing.DirResults{Dir: dir, Tiers: loadCallsTiers(t)}
+	if _, err := src.Series(t.Context()); err == nil || !strings.Contains(err.Error(), "--start and --end") {
+		t.Fatalf("Series() = %v, want the span refused, naming --start and --end", err)
+	}
+	src.End = callsT0.Add(time.Hour)
+	d, err := src.Series(t.Context())
+	if err != nil {
+		t.Fatalf("with --end: %v", err)
+	}
+	if d.End.After(callsT0.Add(time.Hour)) {
+		t.Errorf("window ends %s, want no later than --end", d.End)
+	}
+}

@@ -271,8 +271,6 @@ func (b *builder) total(tier, tenant string) *JobTotals {
 	return t
 }
 
-// build densifies the series over [start, end); zero times take the span of
-// what was added. Usage outside an explicit window is dropped.
 // maxSpan is the longest stretch of usage a file source may cover: the
 // series hold one entry per minute of it, so one stray timestamp (a job
 // line stamped 1970, or years ahead) would otherwise cost gigabytes.
@@ -281,13 +279,17 @@ const maxSpan = 2 * 366 * 24 * time.Hour
 // checkSpan refuses usage that spans more than maxSpan, naming its ends and
 // the way out.
 func (b *builder) checkSpan() error {
-	if !b.seen || time.Duration(b.last-b.first)*time.Minute <= maxSpan {
+	// Compared in minutes: a span of centuries (a timestamp in year 9999)
+	// would overflow a time.Duration and pass.
+	if !b.seen || b.last-b.first <= int64(maxSpan/time.Minute) {
 		return nil
 	}
 	return fmt.Errorf("usage runs from %s to %s, more than %d days: a stray timestamp? set --start and --end to the window to size",
 		time.Unix(b.first*60, 0).UTC().Format(time.RFC3339), time.Unix(b.last*60, 0).UTC().Format(time.RFC3339), int(maxSpan/(24*time.Hour)))
 }
 
+// build densifies the series over [start, end); zero times take the span of
+// what was added. Usage outside an explicit window is dropped.
 func (b *builder) build(d *Data, start, end time.Time) *Data {
 	if start.IsZero() || end.IsZero() {
 		if b.seen {

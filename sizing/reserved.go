@@ -189,7 +189,13 @@ func sizeReserved(m *ModelReport, c Config, hours float64) *ReservedSizing {
 	days := hours / 24
 	switch {
 	case !od.Priced || !rs.OverflowPriced:
-		rs.Summary = "Reserved: cannot compare with on-demand: " + od.Missing + "."
+		// Recorded costs can price the on-demand side while the tiers file
+		// cannot price the overflow: then od.Missing is empty.
+		why := od.Missing
+		if why == "" {
+			why = noPriceFor(id)
+		}
+		rs.Summary = "Reserved: cannot compare with on-demand: " + why + "."
 	case cheapest == nil:
 		rs.Summary = fmt.Sprintf("Reserved: sized at %s input and %s output tokens/min, but no term is priced: supply provisioned[%q].reserved prices for %s from your AWS account team.",
 			fmtNum(rs.Input.TPM), fmtNum(rs.Output.TPM), id, strings.Join(missing, " and "))

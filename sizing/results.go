@@ -270,6 +270,11 @@ func (rb *resultsBuilder) addCalls(r jobv1.Result) {
 		if at.IsZero() {
 			at = j.Time
 		}
+		if !rb.win.contains(at) {
+			// As EMF call lines are: each call by its own time, so
+			// --start and --end can leave out a stray one.
+			continue
+		}
 		u := c.Usage
 		model := c.Cost.InputUSD + c.Cost.OutputUSD + c.Cost.CacheReadUSD + c.Cost.CacheWriteUSD
 		rb.b.addCall(call{

@@ -290,6 +290,12 @@ func TestBreakEvenAboveFullUtilisation(t *testing.T) {
 // out, and --start/--end keep the real window.
 func TestStrayTimestampSpanIsRefused(t *testing.T) {
 	t.Parallel()
+	// A year-9999 stamp: a span that would overflow a time.Duration.
+	far := writeFiles(t, map[string]string{"a.emf": emfJob("real", 1795567466292) + "\n" + emfJob("stray", 253402300799000) + "\n"})
+	if _, err := (&sizing.EMFSource{Paths: []string{filepath.Join(far, "*.emf")}, Tiers: tiering.Default()}).Series(t.Context()); err == nil ||
+		!contains(err.Error(), "--start and --end") {
+		t.Fatalf("Series() with a year-9999 line = %v, want the span refused", err)
+	}
 	dir := writeFiles(t, map[string]string{"a.emf": emfJob("real", 1795567466292) + "\n" + emfJob("stray", 1000) + "\n"})
 	src := &sizing.EMFSource{Paths: []string{filepath.Join(dir, "*.emf")}, Tiers: tiering.Default()}
 	if _, err := src.Series(t.Context()); err == nil || !contains(err.Error(), "--start and --end") {

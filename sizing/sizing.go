@@ -368,8 +368,7 @@ func analyzeModel(d *Data, s *ModelSeries, c Config, hours float64) ModelReport 
 		m.OnDemand.PerMonthUSD = ProjectMonthly(cost, hours)
 	}
 	if !s.Priced {
-		m.OnDemand.Missing = fmt.Sprintf("no on-demand price for %s: supply a tier with model_id %q, or provisioned[%q].on_demand with input_per_mtok and output_per_mtok, in the tiers file",
-			s.ModelID, s.ModelID, s.ModelID)
+		m.OnDemand.Missing = noPriceFor(s.ModelID)
 	}
 
 	if s.ThrottlesKnown && m.ThrottledMinutes == 0 && m.InputTokens+m.OutputTokens > 0 {
@@ -633,4 +632,10 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// noPriceFor says that a model has no on-demand price, and how to give one.
+func noPriceFor(model string) string {
+	return fmt.Sprintf("no on-demand price for %s: supply a tier with model_id %q, or provisioned[%q].on_demand with input_per_mtok and output_per_mtok, in the tiers file",
+		model, model, model)
 }

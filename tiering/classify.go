@@ -72,6 +72,16 @@ func NewFacts(task, text string) Facts {
 	return Facts{Task: task, EstimatedTokens: EstimateTokens(text), Signals: ComputeSignals(text)}
 }
 
+// JobFacts are the facts of a job with its document: the document's
+// signals, every part of the prompt counted (instructions, labels, fields
+// and schema are billed input tokens too, and must fit the context window),
+// and the job's override and hint. The worker and submit --dry-run both
+// classify from them, so a dry run predicts the worker.
+func JobFacts(job jobv1.Job, doc string) Facts {
+	return Facts{Task: job.Task, EstimatedTokens: PromptTokens(job, doc), Signals: ComputeSignals(doc),
+		Override: job.TierOverride, Hint: job.TierHint}
+}
+
 // Decision is the tier chosen for a job and why.
 type Decision struct {
 	Tier    string `json:"tier"`

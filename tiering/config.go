@@ -133,6 +133,15 @@ func (t Tier) RequestedServiceTier() string {
 // HasFallback reports whether the tier has a fallback model to spill over to.
 func (t Tier) HasFallback() bool { return t.FallbackModelID != "" }
 
+// Models returns the model IDs the tier may call: its model, then its
+// fallback when it has one.
+func (t Tier) Models() []string {
+	if t.HasFallback() {
+		return []string{t.ModelID, t.FallbackModelID}
+	}
+	return []string{t.ModelID}
+}
+
 // SpilloverDelay is SpilloverAfter, or DefaultSpilloverAfter when it is
 // zero, so a Config built in code without ApplyDefaults does not spill over
 // at the first throttle.
@@ -305,12 +314,12 @@ func (c *Config) ApplyDefaults() {
 	c.Rules.applyDefaults()
 }
 
-// Validate reports every problem in the configuration at once, each naming
-// the field path, so a user can fix the file in one pass.
 // tierNameRe is what a tier may be called: the names job messages may use in
 // tier_override and tier_hint (jobv1/schema/job.v1.schema.json).
 var tierNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
+// Validate reports every problem in the configuration at once, each naming
+// the field path, so a user can fix the file in one pass.
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/tierq/tierq/internal/awserr"
 )
 
 // Message attributes set on a dead-lettered copy.
@@ -34,8 +35,10 @@ func (w *Worker) deadLetter(it *inflight, cause error) {
 		MessageAttributes: deadLetterAttributes(it.raw.MessageAttributes, reason, it.msg.ID, it.msg.ReceiveCount),
 	})
 	if err != nil {
+		// The size says whether the copy, with tierq's attributes on top of
+		// the body, was over the queue's maximum message size.
 		w.log.Error("dead-letter send failed; releasing the message instead", "message_id", it.msg.ID,
-			"reason", reason, "error", err)
+			"reason", reason, "body_bytes", len(aws.ToString(it.raw.Body)), "error_code", awserr.Code(err), "error", err)
 		w.release(it, w.cfg.ReleaseDelay)
 		return
 	}

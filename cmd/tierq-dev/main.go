@@ -54,29 +54,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "up":
-		err := runUp(ctx, args[1:], stdout, stderr)
-		switch {
-		case errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.Is(err, errUsage):
-			return 2
-		case err != nil:
-			fmt.Fprintln(stderr, "tierq-dev up:", err)
-			return 1
-		}
-		return 0
+		return exitCode(stderr, "tierq-dev up", runUp(ctx, args[1:], stdout, stderr))
 	case "wait":
-		err := runWait(ctx, args[1:], stderr)
-		switch {
-		case errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.Is(err, errUsage):
-			return 2
-		case err != nil:
-			fmt.Fprintln(stderr, "tierq-dev wait:", err)
-			return 1
-		}
-		return 0
+		return exitCode(stderr, "tierq-dev wait", runWait(ctx, args[1:], stderr))
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -107,4 +87,18 @@ func demoOptions(args []string, stderr io.Writer) (demo.Options, error) {
 		return demo.Options{}, err
 	}
 	return opts, nil
+}
+
+// exitCode is a command's exit status for its error: 0 for none or -h, 2 for
+// a usage mistake (already reported), 1 for anything else, printed.
+func exitCode(stderr io.Writer, name string, err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintln(stderr, name+":", err)
+		return 1
+	}
 }

@@ -121,7 +121,14 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.EnvFile != "" {
-		if err := os.WriteFile(o.EnvFile, exports.Bytes(), 0o644); err != nil {
+		// Written aside and renamed into place: tierq-dev wait treats the
+		// file's existence as ready, so it must never be seen half written.
+		tmp := o.EnvFile + ".tmp"
+		err := os.WriteFile(tmp, exports.Bytes(), 0o644)
+		if err == nil {
+			err = os.Rename(tmp, o.EnvFile)
+		}
+		if err != nil {
 			st.Close(context.Background())
 			return fmt.Errorf("write --env-file: %w", err)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,11 +26,14 @@ type awsSettings struct {
 	S3PathStyle bool
 	// Log receives the SDK's own log lines (app.SDKLogger), so that a
 	// command whose stderr is JSON stays JSON. Nil: the SDK's warnings as
-	// JSON lines on stderr (sdkWarnings), never its plain-text lines.
+	// JSON lines on stderr (sdkLogging), never its plain-text lines.
 	Log *slog.Logger
 }
 
 type awsClients struct {
+	// Config is the configuration the clients were made from, for a client
+	// only one command needs (CloudWatch).
+	Config  aws.Config
 	SQS     *sqs.Client
 	S3      *s3.Client
 	Bedrock *bedrockruntime.Client
@@ -39,19 +43,17 @@ type awsClients struct {
 }
 
 func newAWSClients(ctx context.Context, s awsSettings) (awsClients, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, sdkLogging(s.Log)...)
+	cfg, err := loadAWSConfig(ctx, "", false, s.Log)
 	if err != nil {
-		return awsClients{}, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return awsClients{}, fmt.Errorf("no AWS Region: set AWS_REGION (or a region in the shared config)")
+		return awsClients{}, err
 	}
 	endpoint := os.Getenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
 	if endpoint == "" {
 		endpoint = aws.ToString(cfg.BaseEndpoint)
 	}
 	return awsClients{
-		SQS: sqs.NewFromConfig(cfg),
+		Config: cfg,
+		SQS:    sqs.NewFromConfig(cfg),
 		S3: s3.NewFromConfig(cfg, func(o *s3.Options) {
 			o.UsePathStyle = s.S3PathStyle
 		}),
@@ -76,4 +78,26 @@ func sdkLogging(log *slog.Logger) []func(*config.LoadOptions) error {
 		log = app.NewLogger(os.Stderr, slog.LevelWarn)
 	}
 	return []func(*config.LoadOptions) error{config.WithLogger(app.SDKLogger(log)), config.WithClientLogMode(aws.ClientLogMode(0))}
+}
+
+// loadAWSConfig loads the SDK's default configuration, in region when it is
+// given, with the SDK's own log lines routed as sdkLogging says. regionFlag
+// says the command has a --region flag, for the message when no Region is
+// found.
+func loadAWSConfig(ctx context.Context, region string, regionFlag bool, log *slog.Logger) (aws.Config, error) {
+	opts := sdkLogging(log)
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return cfg, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" && regionFlag {
+		return cfg, errors.New("no AWS Region: give --region, or set AWS_REGION (or a region in the shared config)")
+	}
+	if cfg.Region == "" {
+		return cfg, errors.New("no AWS Region: set AWS_REGION (or a region in the shared config)")
+	}
+	return cfg, nil
 }

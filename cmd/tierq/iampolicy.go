@@ -58,11 +58,8 @@ func runIAMPolicy(_ context.Context, args []string, stdout, stderr io.Writer) er
 	var cfg iampolicy.Config
 	var tiersFile string
 	fs := iamPolicyFlags(&cfg, &tiersFile, stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, ""); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	tiers, err := app.LoadTiers(tiersFile)
 	if err != nil {

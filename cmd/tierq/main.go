@@ -74,3 +74,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	usage(stderr)
 	return 2
 }
+
+// parseArgs parses a command's flags and refuses positional arguments, with
+// hint (what to do instead) when there is one.
+func parseArgs(fs *flag.FlagSet, args []string, hint string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return nil
+	}
+	if hint != "" {
+		return fmt.Errorf("unexpected arguments %q: %s", fs.Args(), hint)
+	}
+	return fmt.Errorf("unexpected arguments %q", fs.Args())
+}

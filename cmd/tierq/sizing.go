@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -56,7 +54,7 @@ func runSizing(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	jsonOut := fs.String("json", "", "also write the report as JSON to `FILE` ('-' writes JSON to stdout instead of the tables)")
 	htmlOut := fs.String("html", "", "also write a self-contained HTML report with charts to `FILE`")
 	tables := fs.String("tables", "tier,tenant", "cost `TABLES` to include: tier, tenant, both (tier,tenant) or none")
-	edgeGap := fs.String("edge-gap", "7d", "a stretch without records this long (`DURATION`: 7d, 36h) at an edge of the data is reported with the --start/--end that leaves it out")
+	edgeGap := fs.String("edge-gap", fmt.Sprintf("%gd", sizing.DefaultEdgeGap.Hours()/24), "a stretch without records this long (`DURATION`: 7d, 36h) at an edge of the data is reported with the --start/--end that leaves it out")
 	isolated := fs.Int("isolated", sizing.DefaultIsolatedRecords, "at most this many records beyond such a stretch are reported as isolated outliers")
 	burstRatio := fs.Float64("burst-ratio", sizing.DefaultBurstRatio, "traffic whose busiest minute exceeds this many times the P95 minute (or with any throttled minute) gets the burst advice")
 	pathStyle, err := envBool("TIERQ_S3_PATH_STYLE")
@@ -124,11 +122,8 @@ flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, "give EMF files with --emf"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: give EMF files with --emf", fs.Args())
 	}
 
 	// Every usage mistake at once, before any AWS client is built.
@@ -182,7 +177,7 @@ flags:
 		if bucket == "" {
 			return fmt.Errorf("--results %q: want s3://bucket/prefix", *results)
 		}
-		cfgAWS, err := loadAWSConfig(ctx, *region)
+		cfgAWS, err := loadAWSConfig(ctx, *region, true, nil)
 		if err != nil {
 			return err
 		}
@@ -190,7 +185,7 @@ flags:
 			o.UsePathStyle = *s3PathStyle
 		})}
 	default:
-		cfgAWS, err := loadAWSConfig(ctx, *region)
+		cfgAWS, err := loadAWSConfig(ctx, *region, true, nil)
 		if err != nil {
 			return err
 		}
@@ -220,21 +215,6 @@ flags:
 		}
 	}
 	return nil
-}
-
-func loadAWSConfig(ctx context.Context, region string) (aws.Config, error) {
-	opts := sdkLogging(nil)
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return cfg, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return cfg, errors.New("no AWS Region: give --region, or set AWS_REGION (or a region in the shared config)")
-	}
-	return cfg, nil
 }
 
 // tierModelIDs lists the tiers' model IDs once each, in tier order.
@@ -330,12 +310,7 @@ func parseWhen(v string, ref time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.DateOnly, v); err == nil {
 		return t, nil
 	}
-	if d, ok := strings.CutSuffix(v, "d"); ok {
-		if n, err := strconv.ParseFloat(d, 64); err == nil && n > 0 {
-			return ref.Add(-time.Duration(n * 24 * float64(time.Hour))), nil
-		}
-	}
-	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+	if d, err := parseSpan(v); err == nil {
 		return ref.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q: want RFC 3339 (2026-10-01T00:00:00Z), a date (2026-10-01) or a duration such as 30d or 12h", v)

@@ -104,11 +104,8 @@ flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, ""); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	errs := []error{
 		required(s.queueURL, "queue-url", "TIERQ_QUEUE_URL"),
@@ -134,11 +131,7 @@ flags:
 		DLQScan: *scan, Concurrency: *concurrency, Progress: stderr, Now: opsNow,
 	}
 	if *useCW {
-		cfg, err := loadAWSConfig(ctx, "")
-		if err != nil {
-			return err
-		}
-		c.Metrics = cloudwatch.NewFromConfig(cfg)
+		c.Metrics = cloudwatch.NewFromConfig(clients.Config)
 	}
 	st, err := ops.Collect(ctx, c)
 	if err != nil {

@@ -89,7 +89,7 @@ func workerFlagSet(s *app.Settings, stderr io.Writer) (*flag.FlagSet, *string, *
 	dur(&s.ClaimLease, "claim-lease", 0,
 		"how long a job's claim keeps other deliveries of it from calling the model, renewed every third of it while the job runs; at most the visibility timeout (default: the visibility timeout)")
 	dur(&s.DrainTimeout, "drain-timeout", worker.DefaultDrainTimeout, "on SIGTERM, how long running jobs may finish before they are released")
-	num(&s.RetryMaxAttempts, "retry-max-attempts", pipeline.DefaultRetryMaxAttempts, "model calls per tier per delivery before the message is released")
+	num(&s.RetryMaxAttempts, "retry-max-attempts", pipeline.DefaultRetryMaxAttempts, "failed model calls (throttles not counted) per tier per delivery before the message is released")
 	dur(&s.CallTimeout, "call-timeout", pipeline.DefaultCallTimeout, "bound on one Converse attempt; a timed-out attempt is retried")
 	fs.StringVar(&s.MetricsNamespace, "metrics-namespace", pipeline.DefaultMetricsNamespace, "CloudWatch namespace of the EMF metrics")
 	fs.StringVar(&s.WorkerID, "worker-id", "", "worker name in results (default: host name)")

@@ -76,7 +76,8 @@ type Settings struct {
 	// comes back after the visibility timeout, and a longer claim would
 	// defer it again until the claim ends.
 	ClaimLease time.Duration
-	// RetryMaxAttempts is the most model calls per tier per delivery. Default 4.
+	// RetryMaxAttempts is the most failed model calls per tier per delivery,
+	// throttles not counted (MaxSnooze bounds those). Default 4.
 	RetryMaxAttempts int
 	// CallTimeout bounds one Converse attempt. Default 10m.
 	CallTimeout time.Duration

@@ -261,10 +261,7 @@ func (c checker) targets(tiers *tiering.Config) ([]guardTarget, []modelTarget) {
 		if gi >= 0 && !slices.Contains(guards[gi].tiers, t.Name) {
 			guards[gi].tiers = append(guards[gi].tiers, t.Name)
 		}
-		for _, id := range []string{t.ModelID, t.FallbackModelID} {
-			if id == "" {
-				continue
-			}
+		for _, id := range t.Models() {
 			i := slices.IndexFunc(models, func(m modelTarget) bool { return m.id == id })
 			if i < 0 {
 				models = append(models, modelTarget{id: id, guard: gi})

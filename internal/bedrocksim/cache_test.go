@@ -288,3 +288,23 @@ func TestCachePointRejections(t *testing.T) {
 		t.Errorf("1h, 1h, 5m, 5m: %v, want accepted", err)
 	}
 }
+
+// The cache is per model: the same prefix cached on one model is written,
+// not read, on another.
+func TestPromptCacheIsPerModel(t *testing.T) {
+	t.Parallel()
+	_, client, _ := start(t, bedrocksim.DefaultConfig())
+	for _, model := range []string{sonnet, sonnet4} {
+		out, err := client.Converse(context.Background(), &bedrockruntime.ConverseInput{
+			ModelId:  aws.String(model),
+			System:   []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: tokens("policy", 1500)}, sysPoint("")},
+			Messages: userText("Summarize the policy."),
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", model, err)
+		}
+		if u := usageOf(t, out); u.read != 0 || u.write != 1500 {
+			t.Errorf("%s: cache read %d write %d, want 0 and 1500 (a cache of its own)", model, u.read, u.write)
+		}
+	}
+}

@@ -311,3 +311,23 @@ func ExampleNew() {
 	fmt.Println(out.Output.(*types.ConverseOutputMemberMessage).Value.Content[0].(*types.ContentBlockMemberText).Value, out.StopReason)
 	// Output: billing end_turn
 }
+
+// An injected fault releases the call's token reservation but counts
+// against the request quota, as README says.
+func TestInjectedFaultCountsTheRequestNotTheTokens(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	cfg := bedrocksim.DefaultConfig()
+	cfg.Now = clock.Now
+	m := cfg.Models[micro]
+	m.Faults = bedrocksim.Faults{ServiceUnavailable: 1}
+	cfg.Models[micro] = m
+	sim, client, _ := start(t, cfg)
+	if _, err := client.Converse(context.Background(), &bedrockruntime.ConverseInput{
+		ModelId: aws.String(micro), Messages: userText("Summarize: the meeting moved to Friday.")}); err == nil {
+		t.Fatal("call succeeded, want the injected 503")
+	}
+	if w := sim.Stats().Models[micro].Window; w.Requests != 1 || w.Tokens != 0 {
+		t.Errorf("window %+v, want 1 request and 0 tokens", w)
+	}
+}

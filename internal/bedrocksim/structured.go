@@ -24,6 +24,10 @@ const maxSchemaDepth = 12
 // required members recurse widely is refused rather than built for ever.
 const maxSchemaNodes = 10_000
 
+// maxStringLen bounds a string built for a schema's minLength: the request
+// is small, but the answer would grow with the number it names.
+const maxStringLen = 64 << 10
+
 // schemaInstance is a deterministic JSON instance of a JSON Schema.
 type schemaInstance struct {
 	root  map[string]any
@@ -64,6 +68,11 @@ func structuredAnswer(schema map[string]any) (string, error) {
 // ignored, so a schema that leans on them can get an instance it rejects,
 // which Bedrock's constrained decoding would not produce.
 func (g schemaInstance) instance(s any, depth int) (any, error) {
+	// Every value built counts, boolean schemas too, so no schema can make
+	// an answer grow without bound.
+	if *g.nodes++; *g.nodes > maxSchemaNodes {
+		return nil, fmt.Errorf("its instance would have more than %d values", maxSchemaNodes)
+	}
 	switch s := s.(type) {
 	case bool:
 		// true accepts anything; false accepts nothing, so no value is right.
@@ -77,9 +86,6 @@ func (g schemaInstance) instance(s any, depth int) (any, error) {
 func (g schemaInstance) object(s map[string]any, depth int) (any, error) {
 	if depth > 2*maxSchemaDepth {
 		return nil, nil
-	}
-	if *g.nodes++; *g.nodes > maxSchemaNodes {
-		return nil, fmt.Errorf("its instance would have more than %d values", maxSchemaNodes)
 	}
 	if ref, ok := s["$ref"].(string); ok {
 		target, err := g.resolve(ref)
@@ -122,6 +128,9 @@ func (g schemaInstance) object(s map[string]any, depth int) (any, error) {
 	case "array":
 		return g.arrayValue(s, depth)
 	case "string":
+		if minLen, ok := number(s["minLength"]); ok && minLen > maxStringLen {
+			return nil, fmt.Errorf("minLength %v: its instance would be a string longer than %d characters", minLen, maxStringLen)
+		}
 		return stringValue(s), nil
 	case "integer":
 		return numberValue(s, true), nil
@@ -221,6 +230,9 @@ func (g schemaInstance) arrayValue(s map[string]any, depth int) (any, error) {
 		n = 0
 	}
 	if minItems, ok := number(s["minItems"]); ok {
+		if minItems > maxSchemaNodes {
+			return nil, fmt.Errorf("minItems %v: its instance would have more than %d values", minItems, maxSchemaNodes)
+		}
 		n = max(n, int(minItems))
 	}
 	if maxItems, ok := number(s["maxItems"]); ok {
@@ -346,7 +358,7 @@ func jsonKind(v any) string {
 		return "null"
 	case string:
 		return "a string"
-	case float64, json.Number:
+	case float64:
 		return "a number"
 	case []any:
 		return "an array"

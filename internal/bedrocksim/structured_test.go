@@ -166,6 +166,9 @@ func TestStructuredOutputRejections(t *testing.T) {
 		{"remote $ref", sonnet, `{"$ref":"https://example.com/s.json"}`, []string{"not a local reference"}},
 		{"required members that recurse widely", sonnet, `{"type":"object","properties":{"a":{"$ref":"#"},"b":{"$ref":"#"},"c":{"$ref":"#"}},
 			"required":["a","b","c"]}`, []string{"more than 10000 values"}},
+		{"an array of ten million", sonnet, `{"type":"array","minItems":1e7,"items":true}`, []string{"more than 10000 values"}},
+		{"boolean items count too", sonnet, `{"type":"array","minItems":10000,"items":true}`, []string{"more than 10000 values"}},
+		{"a string of a hundred million", sonnet, `{"type":"string","minLength":1e8}`, []string{"longer than 65536 characters"}},
 		{"dangling $ref", sonnet, `{"type":"object","properties":{"a":{"$ref":"#/$defs/missing"}}}`, []string{"does not resolve", "properties.a"}},
 	}
 	for _, tt := range tests {

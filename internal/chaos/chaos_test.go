@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,8 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/tierq/tierq/internal/emulator"
 	"github.com/tierq/tierq/jobv1"
 )
 
@@ -159,7 +158,7 @@ func TestChaos(t *testing.T) {
 	drainBy := time.Now().Add(3 * time.Minute)
 	for _, q := range []string{"TIERQ_QUEUE_URL", "TIERQ_DLQ_URL"} {
 		for {
-			depth, err := aws.depth(ctx, env[q])
+			depth, err := emulator.QueueDepth(ctx, aws.sqs, env[q])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -533,26 +532,6 @@ func (c clients) readResults(ctx context.Context) (map[string]int, int, int, err
 		}
 	}
 	return perJob, attempts, again, nil
-}
-
-// depth is how many messages a queue holds: visible, in flight, delayed.
-func (c clients) depth(ctx context.Context, url string) (int, error) {
-	out, err := c.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-			sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
-	if err != nil {
-		return 0, fmt.Errorf("depth of %s: %w", url, err)
-	}
-	n := 0
-	for k, v := range out.Attributes {
-		i, err := strconv.Atoi(v)
-		if err != nil {
-			return 0, fmt.Errorf("depth of %s: %s = %q", url, k, v)
-		}
-		n += i
-	}
-	return n, nil
 }
 
 // simStats reads the simulator's per-model counters.

@@ -255,8 +255,8 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 func simulated(tiers *tiering.Config, sim bedrocksim.Config) error {
 	var errs []error
 	for i, t := range tiers.Tiers {
-		for _, id := range []string{t.ModelID, t.FallbackModelID} {
-			if _, ok := sim.Models[id]; id != "" && !ok {
+		for _, id := range t.Models() {
+			if _, ok := sim.Models[id]; !ok {
 				errs = append(errs, fmt.Errorf("tiers[%d] (%s): model %q is not one the Bedrock simulator serves (it serves %s)",
 					i, t.Name, id, strings.Join(slices.Sorted(maps.Keys(sim.Models)), ", ")))
 			}
@@ -275,7 +275,7 @@ func acceptServiceTiers(tiers *tiering.Config, sim bedrocksim.Config) {
 		if st == "" {
 			continue
 		}
-		for _, id := range []string{t.ModelID, t.FallbackModelID} {
+		for _, id := range t.Models() {
 			m, ok := sim.Models[id]
 			if !ok || slices.Contains(m.ServiceTiers, st) {
 				continue

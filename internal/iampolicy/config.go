@@ -224,8 +224,8 @@ func parseARN(s string) (arn, error) {
 	if len(p) != 6 || p[0] != "arn" || p[1] == "" || p[2] == "" {
 		return arn{}, fmt.Errorf("%q is not an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE)", s)
 	}
-	if strings.ContainsAny(s, "*? ") {
-		return arn{}, fmt.Errorf("%q: wildcards and spaces are not allowed", s)
+	if strings.ContainsAny(s, "*?$ ") {
+		return arn{}, fmt.Errorf("%q: wildcards, policy variables ($) and spaces are not allowed", s)
 	}
 	return arn{partition: p[1], service: p[2], region: p[3], account: p[4], resource: p[5]}, nil
 }

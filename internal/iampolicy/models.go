@@ -176,7 +176,9 @@ func (c Config) resolveModel(id string) ([]grant, error) {
 		return nil, fmt.Errorf("%q is a %s ARN, whose foundation models cannot be read from it: "+
 			"use a model or inference profile ID, or grant it by hand", id, typ)
 	}
-	if id == "" || strings.ContainsAny(id, "/*? ") {
+	// $ starts an IAM policy variable (${aws:username}), which would widen
+	// the grant as a wildcard does.
+	if id == "" || strings.ContainsAny(id, "/*?$ ") {
 		return nil, fmt.Errorf("%q is not a model or inference profile ID", id)
 	}
 	if geo, model, ok := splitProfile(id); ok {

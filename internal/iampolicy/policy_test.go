@@ -277,6 +277,8 @@ func TestValidate(t *testing.T) {
 			c.Tiers.Tiers[0].ModelID = "arn:aws-cn:bedrock:cn-north-1::foundation-model/amazon.nova-micro-v1:0"
 		}, []string{"tiers[0] (economy).model_id", "arn:aws:bedrock"}},
 		{"wildcard model", func(c *iampolicy.Config) { c.Tiers.Tiers[0].ModelID = "anthropic.*" }, []string{"not a model or inference profile ID"}},
+		{"policy variable in a model", func(c *iampolicy.Config) { c.Tiers.Tiers[0].ModelID = "amazon.${aws:username}" }, []string{"not a model or inference profile ID"}},
+		{"policy variable in the queue", func(c *iampolicy.Config) { c.QueueARN = "arn:aws:sqs:us-east-1:123456789012:${aws:username}" }, []string{"policy variables"}},
 		{"every problem at once", func(c *iampolicy.Config) {
 			c.ResultsBucket, c.ResultsPrefix, c.Tiers.Tiers[0].Guardrail = "", "/x", tiering.GuardrailRef{}
 		}, []string{"results bucket: required", "must not start with /", "no guardrail"}},

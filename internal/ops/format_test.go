@@ -165,6 +165,13 @@ func TestWriteStatus(t *testing.T) {
 			"total cost 0.053500 USD (as recorded in the results)",
 			"throughput: 1.2 jobs/min: 6 results finished over 5m0s (2026-11-30T10:00:00Z to 2026-11-30T10:05:00Z)"},
 			not: []string{" \n"}},
+		{name: "escapes in result fields shown, not run", change: func(s *Status) {
+			r := &s.Results
+			r.Results = 1
+			r.ByStatus = []Group{{Name: "failed\x1b[2J", Jobs: 1}}
+			r.ByTier = []Group{{Name: "t\x1b]0;x\x07", Jobs: 1}}
+			r.FailedByCode = []Count{{"code\x1b[2J", 1}}
+		}, want: []string{`failed\x1b[2J`, `t\x1b]0;x\x07`, `code\x1b[2J 1`}, not: []string{"\x1b"}},
 		{name: "one instant", change: func(s *Status) {
 			s.Results.Results, s.Results.FirstFinished, s.Results.LastFinished = 1, ptr(at), ptr(at)
 			s.Results.ByStatus = []Group{{Name: "succeeded", Jobs: 1}}
@@ -181,16 +188,7 @@ func TestWriteStatus(t *testing.T) {
 			if err := WriteStatus(&b, s); err != nil {
 				t.Fatal(err)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(b.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, b.String())
-				}
-			}
-			for _, w := range tt.not {
-				if strings.Contains(b.String(), w) {
-					t.Errorf("output has %q:\n%s", w, b.String())
-				}
-			}
+			checkOutput(t, b.String(), tt.want, tt.not)
 		})
 	}
 }
@@ -247,6 +245,7 @@ func TestWriteResult(t *testing.T) {
 		{name: "escapes shown, not run", change: func(r *jobv1.Result) {
 			r.Output.Text = "hi\x1b]0;pwned\x07 there\nnext"
 			r.TierReason = "evil\x1b[2J"
+			r.Status, r.JobID = "succeeded\x1b[2J", "j1\x1b[2J"
 		}, limit: DefaultOutputChars, want: []string{`  hi\x1b]0;pwned\x07 there` + "\n  next\n", `(rule size: evil\x1b[2J)`}, not: []string{"\x1b"}},
 	}
 	for _, tt := range tests {
@@ -260,16 +259,7 @@ func TestWriteResult(t *testing.T) {
 			if err := WriteResult(&b, r, tt.limit); err != nil {
 				t.Fatal(err)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(b.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, b.String())
-				}
-			}
-			for _, w := range tt.not {
-				if strings.Contains(b.String(), w) {
-					t.Errorf("output has %q:\n%s", w, b.String())
-				}
-			}
+			checkOutput(t, b.String(), tt.want, tt.not)
 		})
 	}
 }
@@ -306,16 +296,22 @@ func TestWriteRedrive(t *testing.T) {
 			if err := WriteRedrive(&b, tt.s, tt.dryRun, now); err != nil {
 				t.Fatal(err)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(b.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, b.String())
-				}
-			}
-			for _, w := range tt.not {
-				if strings.Contains(b.String(), w) {
-					t.Errorf("output has %q:\n%s", w, b.String())
-				}
-			}
+			checkOutput(t, b.String(), tt.want, tt.not)
 		})
+	}
+}
+
+// checkOutput checks that out has every want and none of not.
+func checkOutput(t *testing.T, out string, want, not []string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	for _, w := range not {
+		if strings.Contains(out, w) {
+			t.Errorf("output has %q:\n%s", w, out)
+		}
 	}
 }

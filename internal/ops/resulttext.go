@@ -25,8 +25,8 @@ func WriteResult(w io.Writer, r jobv1.Result, outputChars int) error {
 	line := func(label, format string, args ...any) { p.f("%-12s %s\n", label, fmt.Sprintf(format, args...)) }
 	one := func(s string) string { return oneLine(s, 300) }
 
-	line("job", "%s", r.JobID)
-	line("status", "%s", r.Status)
+	line("job", "%s", one(r.JobID))
+	line("status", "%s", one(r.Status))
 	if r.Task != "" {
 		line("task", "%s", one(r.Task))
 	}

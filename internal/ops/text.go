@@ -81,7 +81,7 @@ func WriteStatus(w io.Writer, s *Status) error {
 		if len(r.FailedByCode) > 0 {
 			parts := make([]string, len(r.FailedByCode))
 			for i, c := range r.FailedByCode {
-				parts[i] = fmt.Sprintf("%s %d", c.Name, c.Count)
+				parts[i] = fmt.Sprintf("%s %d", oneLine(c.Name, 100), c.Count)
 			}
 			p.f("  failed by code: %s\n", strings.Join(parts, ", "))
 		}
@@ -127,7 +127,7 @@ var notAJob = regexp.MustCompile(`^message \S+ is not a job: `)
 func shortReason(s string) string { return notAJob.ReplaceAllString(s, "") }
 
 func writeGroup(w io.Writer, g Group) {
-	fmt.Fprintf(w, "  %s\t%d\t%d\t%d\t%s\t\n", g.Name, g.Jobs, g.InputTokens, g.OutputTokens, usd(g.CostUSD))
+	fmt.Fprintf(w, "  %s\t%d\t%d\t%d\t%s\t\n", oneLine(g.Name, 100), g.Jobs, g.InputTokens, g.OutputTokens, usd(g.CostUSD))
 }
 
 func depth(q QueueStatus) string {

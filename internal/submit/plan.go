@@ -33,8 +33,9 @@ type Plan struct {
 type TierPlan struct {
 	Tier string
 	Jobs int
-	// InputTokens sums the documents' estimated tokens
-	// (tiering.EstimateTokens); the costs add system prompts and answers.
+	// InputTokens sums the jobs' estimated prompt tokens
+	// (tiering.PromptTokens: the document and the job's other parts); the
+	// costs add system prompts and answers.
 	InputTokens int
 	// Low and High sum tiering.Config.Estimate over the jobs: as
 	// configured, at each tier's service tier and with its prompt caching.
@@ -97,10 +98,8 @@ func (r *runner) dryRun(ctx context.Context, ins []input, out io.Writer) error {
 			jp.Err = ErrByReference
 		default:
 			jp.Upload = m.doc != nil
-			f := tiering.NewFacts(j.Task, j.Text)
-			// The same count as the worker's: every part of the prompt.
-			f.EstimatedTokens = tiering.PromptTokens(j, j.Text)
-			f.Override, f.Hint = j.TierOverride, j.TierHint
+			// The same facts as the worker's.
+			f := tiering.JobFacts(j, j.Text)
 			jp.EstimatedTokens = f.EstimatedTokens
 			var e tiering.Estimate
 			e, jp.Err = cfg.Estimate(f)
@@ -141,7 +140,8 @@ func (r *runner) writePlan(out io.Writer, plan *Plan) {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", t.Tier, t.Jobs, commas(t.InputTokens), usd(t.Low.TotalUSD), usd(t.High.TotalUSD))
 	}
 	tw.Flush()
-	fmt.Fprintln(out, "\nInput tokens are the documents' (4 characters per token). Low: one call with a short answer;"+
+	fmt.Fprintln(out, "\nInput tokens are the jobs' prompts: document, instructions, labels, fields, schema (4 characters per token)."+
+		"\nLow: one call with a short answer;"+
 		"\nhigh: a full-length answer plus escalation to the next tier where it can happen.")
 	if tot := plan.Total; tot.StandardLow != tot.Low || tot.StandardHigh != tot.High {
 		fmt.Fprintf(out, "\nService tiers and prompt caching as configured (%s): %s to %s USD; at the default service tier\n"+
